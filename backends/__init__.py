@@ -1,0 +1,50 @@
+"""Backend registry. Each backend lives in its own folder and is imported lazily, so a
+machine without TensorFlow still runs NumPy and PyTorch and reports why TF was skipped."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from backends.base import Backend, BackendUnavailable
+
+BACKENDS = ("numpy", "torch", "tf", "keras")
+
+#: Set (e.g. by CI) to make a missing or broken framework an error instead of a skip.
+REQUIRE_ENV = "NETPARITY_REQUIRE_BACKENDS"
+
+
+def get_backend(name: str) -> Backend:
+    """The backend object; raises KeyError for unknown names, BackendUnavailable if it can't run."""
+    if name not in BACKENDS:
+        raise KeyError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")
+    module = importlib.import_module(f"backends.{name}")
+    backend: Backend = module.BACKEND
+    reason = backend.unavailable()
+    if reason:
+        raise BackendUnavailable(f"{name}: {reason}")
+    return backend
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why backend ``name`` cannot run here, or None if it can."""
+    try:
+        get_backend(name)
+    except BackendUnavailable as err:
+        return str(err).split(": ", 1)[1]
+    return None
+
+
+def available_backends() -> list[str]:
+    return [name for name in BACKENDS if unavailable_reason(name) is None]
+
+
+def required_backends() -> list[str]:
+    """Backends that must be present: all of them when NETPARITY_REQUIRE_BACKENDS is set
+    ("1"/"all"), or the comma-separated names it lists."""
+    value = os.environ.get(REQUIRE_ENV, "").strip()
+    if value in ("", "0"):
+        return []
+    if value in ("1", "all", "true"):
+        return list(BACKENDS)
+    return [v.strip() for v in value.split(",") if v.strip()]

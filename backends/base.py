@@ -1,0 +1,130 @@
+"""The protocol every backend implements, and the framework-free pieces they share.
+
+A backend builds a :class:`Model` from a spec, canonical NumPy parameters and a recipe.
+Everything a Model hands back (outputs, activations, gradients, parameters) is canonical
+NumPy in the requested dtype; the harness never sees a framework object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from spec.model import ModelSpec
+from spec.recipe import Recipe
+
+DTYPES = ("float32", "float64")
+
+
+class BackendUnavailable(RuntimeError):
+    """The framework behind a backend cannot be imported or used on this machine."""
+
+
+@dataclass
+class Batch:
+    """Inputs (and optional targets) already converted to a backend's native form.
+
+    Made by ``Model.stage`` once, outside any timed region.
+    """
+
+    x: Any
+    y: Any = None
+    size: int = 0
+
+
+class Model(Protocol):
+    """A built model: all arrays in and out are canonical NumPy."""
+
+    #: what actually ran, e.g. {"optimizer": "torch.optim.SGD"}; shown in the report
+    implementation: dict[str, str]
+
+    def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Batch: ...
+
+    def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray: ...
+
+    def activations(self, batch: Batch) -> list[np.ndarray]:
+        """Every top-level layer's output in canonical layout (inference mode)."""
+        ...
+
+    def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
+        """Training-mode loss on the batch and the gradient of every trainable parameter."""
+        ...
+
+    def train_step(self, batch: Batch) -> float:
+        """One optimizer step; returns the loss computed before the update."""
+        ...
+
+    def params(self) -> dict[str, np.ndarray]:
+        """Trainable parameters and state (e.g. BatchNorm moving stats), canonical names."""
+        ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def unavailable(self) -> str | None:
+        """Why this backend cannot run here (e.g. the framework is not installed), or None."""
+        ...
+
+    def build(
+        self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str
+    ) -> Model: ...
+
+
+# ---------------------------------------------------------------------------------------
+# Layout maps: canonical <-> native array transforms, shared by the framework adapters.
+# Gradients transform exactly like their parameters (the maps are linear permutations).
+
+
+@dataclass(frozen=True)
+class LayoutMap:
+    """A pair of inverse array transforms between canonical and native layout."""
+
+    to_native: Callable[[np.ndarray], np.ndarray]
+    from_native: Callable[[np.ndarray], np.ndarray]
+
+
+IDENTITY = LayoutMap(lambda a: a, lambda a: a)
+
+
+def permute(axes: tuple[int, ...]) -> LayoutMap:
+    """native = canonical.transpose(axes); canonical = native.transpose(inverse(axes))."""
+    inverse = tuple(int(i) for i in np.argsort(axes))
+    return LayoutMap(
+        lambda a: np.ascontiguousarray(np.transpose(a, axes)),
+        lambda a: np.ascontiguousarray(np.transpose(a, inverse)),
+    )
+
+
+TRANSPOSE = permute((1, 0))
+
+
+@dataclass
+class Binding:
+    """One canonical parameter bound to a native variable through a layout map."""
+
+    name: str  # canonical, e.g. "1.dense.kernel"
+    native: Any  # torch Parameter/buffer, tf.Variable, keras Variable
+    layout: LayoutMap = IDENTITY
+    trainable: bool = True
+    part: tuple[slice, ...] | None = None  # the canonical array is native[part] (packed weights)
+
+
+def check_params(spec: ModelSpec, params: dict[str, np.ndarray]) -> None:
+    """Every canonical parameter present with its canonical shape (a clear error otherwise)."""
+    expected = {**spec.param_specs(), **spec.state_specs()}
+    missing = sorted(set(expected) - set(params))
+    extra = sorted(set(params) - set(expected))
+    if missing or extra:
+        raise ValueError(f"parameters do not match the spec: missing {missing}, unexpected {extra}")
+    for name, ps in expected.items():
+        if tuple(params[name].shape) != tuple(ps.shape):
+            raise ValueError(f"parameter {name} has shape {params[name].shape}, the spec says {ps.shape}")
+
+
+def check_dtype(dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")

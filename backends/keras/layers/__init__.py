@@ -1,0 +1,62 @@
+"""Keras layer builders: spec layer -> (native keras layer, binder).
+
+Keras creates weights only when a layer is built, so a builder returns a ``binder`` that,
+called after the Sequential is built, lists the layer's canonical bindings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+
+from backends.base import Binding
+from backends.keras.layout import layout_for
+from spec.layers import Layer, Shape
+from spec.recipe import Recipe
+
+Binder = Callable[[], list[Binding]]
+
+
+@dataclass
+class Ctx:
+    prefix: str  # canonical name prefix, e.g. "1.dense."
+    in_shape: Shape
+    dtype: str
+    recipe: Recipe
+
+    def bind(self, param: str, variable: keras.Variable, trainable: bool = True) -> Binding:
+        name = self.prefix + param
+        return Binding(name, variable, layout_for(name), trainable)
+
+
+Builder = Callable[[Layer, Ctx], tuple[keras.layers.Layer, Binder]]
+BUILDERS: dict[type[Layer], Builder] = {}
+
+
+def register(spec_type: type[Layer]) -> Callable[[Builder], Builder]:
+    def wrap(fn: Builder) -> Builder:
+        BUILDERS[spec_type] = fn
+        return fn
+
+    return wrap
+
+
+def build_layer(layer: Layer, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
+    if type(layer) not in BUILDERS:
+        raise NotImplementedError(f"the keras backend has no {type(layer).__name__} layer")
+    return BUILDERS[type(layer)](layer, ctx)
+
+
+def keras_activation(name: str | None) -> str:
+    """Canonical activation name -> Keras's (softmax over the last axis in both)."""
+    return {None: "linear", "identity": "linear"}.get(name, name)
+
+
+def regularizer(ctx: Ctx) -> keras.regularizers.Regularizer | None:
+    """The recipe's l2 as Keras L2 (l2 * sum(w^2), gradient 2*l2*w): same formula as ours."""
+    return keras.regularizers.L2(ctx.recipe.l2) if ctx.recipe.l2 else None
+
+
+from backends.keras.layers import core  # noqa: E402,F401  (registers the builders)

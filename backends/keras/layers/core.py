@@ -1,0 +1,75 @@
+"""Dense, Activation, Flatten, LastStep and Residual as Keras 3 layers."""
+
+from __future__ import annotations
+
+import keras
+
+from backends.keras.layers import Binder, Ctx, build_layer, keras_activation, register, regularizer
+from spec import layers as L
+
+
+@register(L.Dense)
+def dense(layer: L.Dense, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
+    native = keras.layers.Dense(
+        layer.units, activation=keras_activation(layer.activation), use_bias=layer.use_bias,
+        kernel_regularizer=regularizer(ctx), dtype=ctx.dtype, name=ctx.prefix.rstrip(".").replace(".", "_"),
+    )
+
+    def binder():
+        return [ctx.bind("kernel", native.kernel)] + ([ctx.bind("bias", native.bias)] if layer.use_bias else [])
+
+    return native, binder
+
+
+@register(L.Activation)
+def activation(layer: L.Activation, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
+    return keras.layers.Activation(keras_activation(layer.name), dtype=ctx.dtype), list
+
+
+@register(L.Flatten)
+def flatten(layer: L.Flatten, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
+    return keras.layers.Flatten(dtype=ctx.dtype), list
+
+
+@keras.saving.register_keras_serializable("netparity")
+class LastStep(keras.layers.Layer):
+    """x[:, -1]: Keras has no layer for it."""
+
+    def call(self, x):
+        return x[:, -1]
+
+
+@register(L.LastStep)
+def last_step(layer: L.LastStep, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
+    return LastStep(dtype=ctx.dtype), list
+
+
+@keras.saving.register_keras_serializable("netparity")
+class Residual(keras.layers.Layer):
+    """x + f(x) for an inner stack of Keras layers (a Sequential cannot branch)."""
+
+    def __init__(self, inner: list[keras.layers.Layer], **kw) -> None:
+        super().__init__(**kw)
+        self.inner = inner
+
+    def build(self, input_shape) -> None:
+        shape = input_shape
+        for layer in self.inner:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+
+    def call(self, x, training=None):
+        y = x
+        for layer in self.inner:
+            y = layer(y, training=training)
+        return x + y
+
+
+@register(L.Residual)
+def residual(layer: L.Residual, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
+    natives, binders = [], []
+    for j, (inner, shape) in enumerate(zip(layer.layers, layer.inner_shapes(ctx.in_shape), strict=True)):
+        native, binder = build_layer(inner, Ctx(f"{ctx.prefix}{j}.{inner.kind}.", shape, ctx.dtype, ctx.recipe))
+        natives.append(native)
+        binders.append(binder)
+    return Residual(natives, dtype=ctx.dtype), lambda: [b for binder in binders for b in binder()]

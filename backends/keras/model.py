@@ -1,0 +1,86 @@
+"""The Keras model: keras.Sequential of native layers, compiled with a native loss and
+optimizer; train_on_batch is the step, a GradientTape gives the gradients."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from backends.base import Batch, Binding
+from backends.keras.layers import Ctx, build_layer
+from backends.keras.optim import floatx, make_optimizer
+from spec.model import ModelSpec
+from spec.recipe import Recipe
+
+LOSSES = {
+    "mse": lambda: keras.losses.MeanSquaredError(),
+    "cross_entropy": lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+}
+
+
+class KerasModel:
+    def __init__(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, dtype: str, device: str) -> None:
+        self.spec, self.recipe, self.dtype = spec, recipe, dtype
+        self.device = "/GPU:0" if device.startswith("cuda") else "/CPU:0"
+        natives, binders = [], []
+        # floatx(dtype): Keras makes its loss, metric trackers and optimizer variables in floatx
+        with tf.device(self.device), floatx(dtype):
+            for info in spec.infer():
+                native, binder = build_layer(info.layer, Ctx(info.name + ".", info.in_shape, dtype, recipe))
+                natives.append(native)
+                binders.append(binder)
+            in_dtype = "int64" if spec.integer_inputs else dtype
+            self.net = keras.Sequential([keras.Input(shape=spec.input_shape, dtype=in_dtype), *natives])
+            self.bindings: list[Binding] = [b for binder in binders for b in binder()]
+            for b in self.bindings:
+                b.native.assign(b.layout.to_native(params[b.name]).astype(dtype))
+            self.loss_fn = LOSSES[recipe.loss]()
+            self.optimizer = make_optimizer(recipe.optimizer, dtype)
+            self.net.compile(optimizer=self.optimizer, loss=self.loss_fn, jit_compile=False)
+        self.implementation = {"layers": "keras.Sequential", "optimizer": f"keras.optimizers.{type(self.optimizer).__name__}"}
+
+    def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Batch:
+        with tf.device(self.device):
+            xt = tf.constant(np.asarray(x), dtype=tf.int64 if self.spec.integer_inputs else self.dtype)
+            yt = None
+            if y is not None:
+                yt = tf.constant(np.asarray(y), dtype=tf.int64 if self.recipe.loss == "cross_entropy" else self.dtype)
+        return Batch(xt, yt, len(x))
+
+    def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
+        with tf.device(self.device):
+            return np.asarray(self.net(batch.x, training=training))
+
+    def activations(self, batch: Batch) -> list[np.ndarray]:
+        outs, x = [], batch.x
+        with tf.device(self.device):
+            for layer in self.net.layers:
+                x = layer(x, training=False)
+                outs.append(np.asarray(x))
+        return outs
+
+    def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
+        trainable = [b.native for b in self.bindings if b.trainable]
+        with tf.device(self.device), tf.GradientTape() as tape:
+            out = self.net(batch.x, training=True)
+            loss = self.loss_fn(batch.y, out)
+            if self.net.losses:  # regularization penalties, as fit() adds them
+                loss = loss + tf.add_n(self.net.losses)
+        grads = tape.gradient(loss, trainable, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        by_var = {id(v): g for v, g in zip(trainable, grads, strict=True)}
+        return float(loss), {b.name: _read(b, by_var[id(b.native)]) for b in self.bindings if b.trainable}
+
+    def train_step(self, batch: Batch) -> float:
+        with tf.device(self.device):
+            return float(self.net.train_on_batch(batch.x, batch.y))
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {b.name: _read(b, b.native) for b in self.bindings}
+
+
+def _read(b: Binding, value) -> np.ndarray:
+    value = np.asarray(value)
+    if b.part is not None:
+        value = value[b.part]
+    return b.layout.from_native(value).copy()

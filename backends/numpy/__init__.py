@@ -1,0 +1,28 @@
+"""Hand-written NumPy backend: own forward and backward for every layer, own optimizers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backends.base import check_dtype, check_params
+from spec.model import ModelSpec
+from spec.recipe import Recipe
+
+
+class NumpyBackend:
+    name = "numpy"
+
+    def unavailable(self) -> str | None:
+        return None
+
+    def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
+        from backends.numpy.model import NumpyModel
+
+        check_dtype(dtype)
+        check_params(spec, params)
+        if device != "cpu":
+            raise ValueError(f"the numpy backend runs on the CPU only, not {device!r}")
+        return NumpyModel(spec, params, recipe, dtype)
+
+
+BACKEND = NumpyBackend()

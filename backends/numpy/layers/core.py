@@ -1,0 +1,99 @@
+"""Dense, Activation, Flatten, LastStep and Residual in NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backends.numpy.activations import ACTIVATIONS
+from backends.numpy.layers import NpLayer, build_layer, register
+from spec import layers as L
+
+
+@register(L.Activation)
+class Activation(NpLayer):
+    """y = f(x)."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self.x = x
+        self.y = ACTIVATIONS[self.spec.name][0](x)
+        return self.y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return ACTIVATIONS[self.spec.name][1](self.x, self.y, dy)
+
+
+@register(L.Dense)
+class Dense(NpLayer):
+    """y = act(x @ W + b); dW = x^T dz, db = sum(dz), dx = dz W^T (over the last axis)."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self.x = x
+        z = x @ self.params["kernel"]
+        if "bias" in self.params:
+            z += self.params["bias"]
+        self.z = z
+        self.y = ACTIVATIONS[self.spec.activation or "identity"][0](z)
+        return self.y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        dz = ACTIVATIONS[self.spec.activation or "identity"][1](self.z, self.y, dy)
+        n_in = self.x.shape[-1]
+        x2, dz2 = self.x.reshape(-1, n_in), dz.reshape(-1, dz.shape[-1])
+        np.matmul(x2.T, dz2, out=self.grads["kernel"])
+        if "bias" in self.params:
+            dz2.sum(axis=0, out=self.grads["bias"])
+        return dz @ self.params["kernel"].T
+
+
+@register(L.Flatten)
+class Flatten(NpLayer):
+    """y = x.reshape(batch, -1) (channels-last order)."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self.shape = x.shape
+        return x.reshape(len(x), -1)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy.reshape(self.shape)
+
+
+@register(L.LastStep)
+class LastStep(NpLayer):
+    """y = x[:, -1]; dx is dy at the last step, zero elsewhere."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self.shape = x.shape
+        return x[:, -1]
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        dx = np.zeros(self.shape, dtype=dy.dtype)
+        dx[:, -1] = dy
+        return dx
+
+
+@register(L.Residual)
+class Residual(NpLayer):
+    """y = x + f(x); dx = dy + f'(x)^T dy."""
+
+    def __init__(self, spec: L.Residual, in_shape: L.Shape, params: dict[str, np.ndarray], dtype: np.dtype) -> None:
+        super().__init__(spec, in_shape, params, dtype)
+        self.inner: list[NpLayer] = []
+        for j, (layer, shape) in enumerate(zip(spec.layers, spec.inner_shapes(in_shape), strict=True)):
+            prefix = f"{j}.{layer.kind}."
+            own = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+            self.inner.append(build_layer(layer, shape, own, dtype))
+        # share the inner layers' gradient and state arrays under prefixed names
+        self.grads = {f"{j}.{x.spec.kind}.{k}": g for j, x in enumerate(self.inner) for k, g in x.grads.items()}
+        self.state = {f"{j}.{x.spec.kind}.{k}": s for j, x in enumerate(self.inner) for k, s in x.state.items()}
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        y = x
+        for layer in self.inner:
+            y = layer.forward(y, training)
+        return x + y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        d = dy
+        for layer in reversed(self.inner):
+            d = layer.backward(d)
+        return dy + d

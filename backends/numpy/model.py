@@ -1,0 +1,76 @@
+"""The NumPy model: a list of hand-written layers, a loss, an optimizer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backends.base import Batch
+from backends.numpy.layers import NpLayer, build_layer
+from backends.numpy.losses import LOSSES
+from backends.numpy.optim import make_optimizer
+from spec.model import ModelSpec
+from spec.recipe import Recipe, l2_applies
+
+
+class NumpyModel:
+    def __init__(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, dtype: str) -> None:
+        self.spec, self.recipe, self.dtype = spec, recipe, np.dtype(dtype)
+        self.layers: list[NpLayer] = []
+        self._params: dict[str, np.ndarray] = {}  # full name -> the very array a layer uses
+        self._grads: dict[str, np.ndarray] = {}
+        self._state: dict[str, np.ndarray] = {}
+        for info in spec.infer():
+            prefix = info.name + "."
+            own = {k[len(prefix):]: np.array(params[k], dtype=self.dtype) for k in info.params}
+            layer = build_layer(info.layer, info.in_shape, own, self.dtype)
+            for key, store in ((layer.params, self._params), (layer.grads, self._grads), (layer.state, self._state)):
+                store.update({prefix + k: v for k, v in key.items()})
+            for k in info.state:  # load canonical initial state into the layer's own arrays
+                layer.state[k[len(prefix):]][...] = params[k]
+            self.layers.append(layer)
+        self.loss_fn = LOSSES[recipe.loss]
+        self.optimizer = make_optimizer(recipe.optimizer)
+        self.implementation = {"layers": "hand-written NumPy", "optimizer": f"numpy {type(self.optimizer).__name__}"}
+
+    def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Batch:
+        x = np.asarray(x, dtype=np.int64 if self.spec.integer_inputs else self.dtype)
+        if y is not None:
+            y = np.asarray(y, dtype=np.int64 if self.recipe.loss == "cross_entropy" else self.dtype)
+        return Batch(x, y, len(x))
+
+    def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
+        x = batch.x
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def activations(self, batch: Batch) -> list[np.ndarray]:
+        outs, x = [], batch.x
+        for layer in self.layers:
+            x = layer.forward(x, False)
+            outs.append(x.copy())
+        return outs
+
+    def _backprop(self, batch: Batch) -> float:
+        out = self.forward(batch, training=True)
+        loss, d = self.loss_fn(out, batch.y)
+        for layer in reversed(self.layers):
+            d = layer.backward(d)
+        if self.recipe.l2:  # loss += l2 * sum(w^2); grad += 2 * l2 * w
+            for name, w in self._params.items():
+                if l2_applies(name):
+                    loss += self.recipe.l2 * float(np.sum(w * w))
+                    self._grads[name] += (2 * self.recipe.l2) * w
+        return loss
+
+    def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
+        loss = self._backprop(batch)
+        return loss, {k: v.copy() for k, v in self._grads.items()}
+
+    def train_step(self, batch: Batch) -> float:
+        loss = self._backprop(batch)
+        self.optimizer.step(self._params, self._grads)
+        return loss
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in {**self._params, **self._state}.items()}

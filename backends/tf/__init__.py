@@ -1,0 +1,35 @@
+"""TensorFlow backend: a tf.Module of raw tf.Variables, tf.GradientTape, tf.function steps,
+and TensorFlow's own training kernels (tf.raw_ops.ResourceApply*) for the optimizers."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from backends.base import check_dtype, check_params
+from spec.model import ModelSpec
+from spec.recipe import Recipe
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter out of reports
+
+
+class TfBackend:
+    name = "tf"
+
+    def unavailable(self) -> str | None:
+        try:
+            import tensorflow  # noqa: F401
+        except Exception as err:
+            return f"TensorFlow is not installed or failed to import ({type(err).__name__}: {err})"
+        return None
+
+    def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
+        from backends.tf.model import TfModel
+
+        check_dtype(dtype)
+        check_params(spec, params)
+        return TfModel(spec, params, recipe, dtype, device)
+
+
+BACKEND = TfBackend()

@@ -1,0 +1,59 @@
+"""tf.Module layers on raw tf.Variables: spec layer -> (callable(x, training), bindings)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from backends.base import Binding
+from backends.tf.layout import layout_for
+from spec.layers import Layer, Shape
+
+
+@dataclass
+class Ctx:
+    prefix: str  # canonical name prefix, e.g. "1.dense."
+    in_shape: Shape
+    dtype: tf.DType
+    params: dict[str, np.ndarray]  # canonical initial values
+
+    def variable(self, param: str, trainable: bool = True) -> tuple[tf.Variable, Binding]:
+        """A tf.Variable holding canonical parameter ``prefix + param`` in native layout."""
+        name = self.prefix + param
+        layout = layout_for(name)
+        var = tf.Variable(layout.to_native(self.params[name]), dtype=self.dtype, trainable=trainable, name=name)
+        return var, Binding(name, var, layout, trainable)
+
+
+TfLayer = Callable[..., tf.Tensor]  # layer(x, training) -> y
+Builder = Callable[[Layer, Ctx], tuple[TfLayer, list[Binding]]]
+BUILDERS: dict[type[Layer], Builder] = {}
+
+
+def register(spec_type: type[Layer]) -> Callable[[Builder], Builder]:
+    def wrap(fn: Builder) -> Builder:
+        BUILDERS[spec_type] = fn
+        return fn
+
+    return wrap
+
+
+def build_layer(layer: Layer, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
+    if type(layer) not in BUILDERS:
+        raise NotImplementedError(f"the tf backend has no {type(layer).__name__} layer")
+    return BUILDERS[type(layer)](layer, ctx)
+
+
+ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
+    "identity": tf.identity,
+    "relu": tf.nn.relu,
+    "sigmoid": tf.sigmoid,
+    "tanh": tf.tanh,
+    "elu": tf.nn.elu,
+    "softmax": lambda x: tf.nn.softmax(x, axis=-1),
+}
+
+from backends.tf.layers import core  # noqa: E402,F401  (registers the builders)

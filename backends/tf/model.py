@@ -1,0 +1,123 @@
+"""The tf.Module model: raw tf.Variables, tf.GradientTape, steps compiled with tf.function."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from backends.base import Batch, Binding
+from backends.tf.layers import Ctx, build_layer
+from backends.tf.optim import make_optimizer
+from spec.model import ModelSpec
+from spec.recipe import Recipe, l2_applies
+
+
+def mse(out: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.square(out - y))
+
+
+def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+LOSSES = {"mse": mse, "cross_entropy": cross_entropy}
+
+
+class TfModel(tf.Module):
+    def __init__(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, dtype: str, device: str) -> None:
+        super().__init__(name="netparity")
+        self.spec, self.recipe = spec, recipe
+        self.dtype = tf.as_dtype(dtype)
+        self.device = "/GPU:0" if device.startswith("cuda") else "/CPU:0"
+        self.calls, self.bindings = [], []
+        with tf.device(self.device):
+            for info in spec.infer():
+                call, binds = build_layer(info.layer, Ctx(info.name + ".", info.in_shape, self.dtype, params))
+                self.calls.append(call)
+                self.bindings += binds
+            self.trainable = _unique(b.native for b in self.bindings if b.trainable)
+            self.l2_vars = _unique(b.native for b in self.bindings if b.trainable and l2_applies(b.name))
+            self.optimizer = make_optimizer(recipe.optimizer, self.trainable, self.dtype)
+        self.loss_fn = LOSSES[recipe.loss]
+        x_spec = tf.TensorSpec((None, *spec.input_shape), tf.int64 if spec.integer_inputs else self.dtype)
+        if recipe.loss == "cross_entropy":
+            y_spec = tf.TensorSpec((None,), tf.int64)
+        else:
+            y_spec = tf.TensorSpec((None, *spec.output_shape), self.dtype)
+        self._predict = tf.function(lambda x: self._run(x, False), input_signature=[x_spec])
+        self._grads = tf.function(self._loss_and_grads, input_signature=[x_spec, y_spec])
+        self._step = tf.function(self._train_step, input_signature=[x_spec, y_spec])
+        self.implementation = {
+            "layers": "raw TF ops on tf.Variable (tf.Module)",
+            "optimizer": f"tf.raw_ops.{self.optimizer.kernel}",
+        }
+
+    def _run(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+        for call in self.calls:
+            x = call(x, training)
+        return x
+
+    def _loss(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        loss = self.loss_fn(self._run(x, True), y)
+        if self.recipe.l2:
+            loss += tf.constant(self.recipe.l2, self.dtype) * tf.add_n([tf.reduce_sum(tf.square(v)) for v in self.l2_vars])
+        return loss
+
+    def _loss_and_grads(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        with tf.GradientTape() as tape:
+            loss = self._loss(x, y)
+        return loss, tape.gradient(loss, self.trainable, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    def _train_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        loss, grads = self._loss_and_grads(x, y)
+        self.optimizer.apply(self.trainable, grads)
+        return loss
+
+    def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Batch:
+        with tf.device(self.device):
+            xt = tf.constant(np.asarray(x), dtype=tf.int64 if self.spec.integer_inputs else self.dtype)
+            yt = None
+            if y is not None:
+                yt = tf.constant(np.asarray(y), dtype=tf.int64 if self.recipe.loss == "cross_entropy" else self.dtype)
+        return Batch(xt, yt, len(x))
+
+    def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
+        with tf.device(self.device):
+            out = self._predict(batch.x) if not training else self._run(batch.x, True)
+        return out.numpy()
+
+    def activations(self, batch: Batch) -> list[np.ndarray]:
+        outs, x = [], batch.x
+        with tf.device(self.device):
+            for call in self.calls:
+                x = call(x, False)
+                outs.append(x.numpy())
+        return outs
+
+    def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
+        with tf.device(self.device):
+            loss, grads = self._grads(batch.x, batch.y)
+        by_var = {id(v): g for v, g in zip(self.trainable, grads, strict=True)}
+        return float(loss), {b.name: _read(b, by_var[id(b.native)]) for b in self.bindings if b.trainable}
+
+    def train_step(self, batch: Batch) -> float:
+        with tf.device(self.device):
+            return float(self._step(batch.x, batch.y))
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {b.name: _read(b, b.native) for b in self.bindings}
+
+
+def _read(b: Binding, value: tf.Tensor | tf.Variable) -> np.ndarray:
+    if b.part is not None:
+        value = value[b.part]
+    return b.layout.from_native(np.array(value)).copy()
+
+
+def _unique(variables) -> list[tf.Variable]:
+    seen, out = set(), []
+    for v in variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out

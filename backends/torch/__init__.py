@@ -1,0 +1,30 @@
+"""PyTorch backend: nn.Sequential of native modules, native losses, torch.optim."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backends.base import check_dtype, check_params
+from spec.model import ModelSpec
+from spec.recipe import Recipe
+
+
+class TorchBackend:
+    name = "torch"
+
+    def unavailable(self) -> str | None:
+        try:
+            import torch  # noqa: F401
+        except Exception as err:  # ImportError, or a broken install raising anything else
+            return f"PyTorch is not installed or failed to import ({type(err).__name__}: {err})"
+        return None
+
+    def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
+        from backends.torch.model import TorchModel
+
+        check_dtype(dtype)
+        check_params(spec, params)
+        return TorchModel(spec, params, recipe, dtype, device)
+
+
+BACKEND = TorchBackend()

@@ -1,0 +1,58 @@
+"""PyTorch layer builders: spec layer -> (nn.Module, bindings of its canonical parameters)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from backends.base import Binding
+from backends.torch.layout import layout_for
+from spec.layers import Layer, Shape
+
+
+@dataclass
+class Ctx:
+    """What a builder needs besides the layer: where it sits and the numeric setup."""
+
+    prefix: str  # canonical name prefix, e.g. "1.dense."
+    in_shape: Shape
+    dtype: object  # torch dtype
+    device: object
+
+
+Builder = Callable[[Layer, Ctx], tuple[nn.Module, list[Binding]]]
+BUILDERS: dict[type[Layer], Builder] = {}
+
+
+def register(spec_type: type[Layer]) -> Callable[[Builder], Builder]:
+    def wrap(fn: Builder) -> Builder:
+        BUILDERS[spec_type] = fn
+        return fn
+
+    return wrap
+
+
+def bind(ctx: Ctx, param: str, native: object, **kw: object) -> Binding:
+    """Bind canonical ``ctx.prefix + param`` to a native tensor with the torch layout map."""
+    name = ctx.prefix + param
+    return Binding(name, native, layout_for(name), **kw)
+
+
+def build_layer(layer: Layer, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
+    if type(layer) not in BUILDERS:
+        raise NotImplementedError(f"the torch backend has no {type(layer).__name__} layer")
+    return BUILDERS[type(layer)](layer, ctx)
+
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "identity": nn.Identity,
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "elu": lambda: nn.ELU(alpha=1.0),
+    "softmax": lambda: nn.Softmax(dim=-1),
+}
+
+from backends.torch.layers import core  # noqa: E402,F401  (registers the builders)

@@ -1,0 +1,68 @@
+"""Dense, Activation, Flatten, LastStep and Residual as native torch modules."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from backends.base import Binding
+from backends.torch.layers import ACTIVATIONS, Ctx, bind, build_layer, register
+from spec import layers as L
+
+
+@register(L.Dense)
+def dense(layer: L.Dense, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
+    lin = nn.Linear(ctx.in_shape[-1], layer.units, bias=layer.use_bias, dtype=ctx.dtype, device=ctx.device)
+    binds = [bind(ctx, "kernel", lin.weight)] + ([bind(ctx, "bias", lin.bias)] if layer.use_bias else [])
+    if layer.activation in (None, "identity"):
+        return lin, binds
+    return nn.Sequential(lin, ACTIVATIONS[layer.activation]()), binds
+
+
+@register(L.Activation)
+def activation(layer: L.Activation, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
+    return ACTIVATIONS[layer.name](), []
+
+
+class FlattenChannelsLast(nn.Module):
+    """Flatten in canonical (H, W, C) order: torch holds images NCHW, so permute first."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            x = x.permute(0, 2, 3, 1)
+        return x.flatten(1)
+
+
+@register(L.Flatten)
+def flatten(layer: L.Flatten, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
+    return FlattenChannelsLast(), []
+
+
+class LastStep(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, -1]
+
+
+@register(L.LastStep)
+def last_step(layer: L.LastStep, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
+    return LastStep(), []
+
+
+class Residual(nn.Module):
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.inner(x)
+
+
+@register(L.Residual)
+def residual(layer: L.Residual, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
+    modules, binds = [], []
+    for j, (inner, shape) in enumerate(zip(layer.layers, layer.inner_shapes(ctx.in_shape), strict=True)):
+        sub = Ctx(f"{ctx.prefix}{j}.{inner.kind}.", shape, ctx.dtype, ctx.device)
+        module, b = build_layer(inner, sub)
+        modules.append(module)
+        binds += b
+    return Residual(nn.Sequential(*modules)), binds

@@ -1,0 +1,114 @@
+"""The PyTorch model: an nn.Sequential of native modules, a native loss and torch.optim."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from backends.base import Batch, Binding
+from backends.torch.layers import Ctx, build_layer
+from backends.torch.layout import NCHW
+from backends.torch.optim import make_optimizer
+from spec.model import ModelSpec
+from spec.recipe import Recipe, l2_applies
+
+LOSSES = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
+
+
+class TorchModel:
+    def __init__(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, dtype: str, device: str) -> None:
+        self.spec, self.recipe = spec, recipe
+        self.dtype, self.device = getattr(torch, dtype), torch.device(device)
+        blocks, self.bindings = [], []
+        for info in spec.infer():
+            module, binds = build_layer(info.layer, Ctx(info.name + ".", info.in_shape, self.dtype, self.device))
+            blocks.append(module)
+            self.bindings += binds
+        self.net = nn.Sequential(*blocks).to(device=self.device, dtype=self.dtype)
+        self._load(params)
+        trainable = _unique(b.native for b in self.bindings if b.trainable)
+        self.l2_params = _unique(b.native for b in self.bindings if b.trainable and l2_applies(b.name))
+        self.loss_fn = LOSSES[recipe.loss]
+        self.optimizer = make_optimizer(recipe.optimizer, trainable)
+        self.implementation = {"layers": "torch.nn", "optimizer": f"torch.optim.{type(self.optimizer).__name__}"}
+
+    @torch.no_grad()
+    def _load(self, params: dict[str, np.ndarray]) -> None:
+        for b in self.bindings:
+            value = torch.from_numpy(np.ascontiguousarray(b.layout.to_native(params[b.name])))
+            target = b.native if b.part is None else b.native[b.part]
+            target.copy_(value.to(dtype=target.dtype))
+
+    def _read(self, b: Binding, tensor: torch.Tensor | None) -> np.ndarray:
+        if tensor is None:  # a parameter the loss does not reach has a zero gradient
+            tensor = torch.zeros_like(b.native)
+        if b.part is not None:
+            tensor = tensor[b.part]
+        return b.layout.from_native(tensor.detach().cpu().numpy()).copy()
+
+    def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Batch:
+        if self.spec.integer_inputs:
+            xt = torch.as_tensor(np.asarray(x), dtype=torch.int64)
+        else:
+            x = np.asarray(x)
+            xt = torch.as_tensor(NCHW.to_native(x) if x.ndim == 4 else x, dtype=self.dtype)
+        yt = None
+        if y is not None:
+            yt = torch.as_tensor(np.asarray(y), dtype=torch.int64 if self.recipe.loss == "cross_entropy" else self.dtype)
+            yt = yt.to(self.device)
+        return Batch(xt.to(self.device), yt, len(x))
+
+    def _canonical(self, out: torch.Tensor) -> np.ndarray:
+        a = out.detach().cpu().numpy()
+        return NCHW.from_native(a) if a.ndim == 4 else a
+
+    def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
+        self.net.train(training)
+        with torch.no_grad():
+            return self._canonical(self.net(batch.x))
+
+    def activations(self, batch: Batch) -> list[np.ndarray]:
+        self.net.eval()
+        outs, x = [], batch.x
+        with torch.no_grad():
+            for block in self.net:
+                x = block(x)
+                outs.append(self._canonical(x))
+        return outs
+
+    def _loss(self, batch: Batch) -> torch.Tensor:
+        self.net.train(True)
+        loss = self.loss_fn(self.net(batch.x), batch.y)
+        if self.recipe.l2:
+            loss = loss + self.recipe.l2 * sum(p.square().sum() for p in self.l2_params)
+        return loss
+
+    def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self._loss(batch)
+        loss.backward()
+        grads = {b.name: self._read(b, b.native.grad) for b in self.bindings if b.trainable}
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.item()), grads
+
+    def train_step(self, batch: Batch) -> float:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self._loss(batch)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.item())
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {b.name: self._read(b, b.native) for b in self.bindings}
+
+
+def _unique(tensors) -> list[torch.Tensor]:
+    """Distinct tensors in first-seen order (packed weights back several canonical names)."""
+    seen, out = set(), []
+    for t in tensors:
+        if id(t) not in seen:
+            seen.add(id(t))
+            out.append(t)
+    return out

@@ -1,0 +1,435 @@
+"""Layer specs: frozen dataclasses that know their output shape and canonical parameters.
+
+Shapes never include the batch axis. Activations are channels-last (NHWC for images,
+(T, D) for sequences). Parameter layouts are the canonical ones of DESIGN.md; every
+backend maps them into its own layout and back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from spec.errors import SpecError
+
+Shape = tuple[int, ...]
+
+ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "elu", "softmax")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Shape and initializer of one canonical parameter (fans decide the init scale)."""
+
+    shape: Shape
+    init: str
+    fan_in: int = 1
+    fan_out: int = 1
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Base of every layer spec: validation, shape inference, canonical parameters."""
+
+    kind: ClassVar[str] = "layer"
+
+    def check(self) -> None:
+        """Validate the layer's own fields (raises SpecError)."""
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        return in_shape
+
+    def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        return {}
+
+    def state_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        """Non-trainable state (e.g. BatchNorm moving statistics)."""
+        return {}
+
+
+def _positive_int(layer: Layer, name: str) -> None:
+    value = getattr(layer, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise SpecError(f"{type(layer).__name__}.{name} must be a positive integer, got {value!r}")
+
+
+def _activation(layer: Layer, value: str | None) -> None:
+    if value is not None and value not in ACTIVATIONS:
+        raise SpecError(
+            f"{type(layer).__name__}: unknown activation {value!r} (known: {', '.join(ACTIVATIONS)})"
+        )
+
+
+def _rank(layer: Layer, in_shape: Shape, ranks: tuple[int, ...], what: str) -> None:
+    if len(in_shape) not in ranks:
+        raise SpecError(f"{type(layer).__name__} expects {what}, got input shape {in_shape}")
+
+
+def _pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    if isinstance(value, (tuple, list)):
+        return (int(value[0]), int(value[1])) if len(value) == 2 else (-1, -1)
+    return (value, value)
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TF 'SAME' padding for one spatial axis: (before, after); the extra pixel goes after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class Dense(Layer):
+    """y = act(x @ kernel + bias) over the last axis."""
+
+    kind: ClassVar[str] = "dense"
+    units: int
+    activation: str | None = None
+    use_bias: bool = True
+    kernel_init: str = "xavier_uniform"
+    bias_init: str = "zeros"
+
+    def check(self) -> None:
+        _positive_int(self, "units")
+        _activation(self, self.activation)
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _rank(self, in_shape, (1, 2), "a vector (features,) or a sequence (T, features)")
+        return in_shape[:-1] + (self.units,)
+
+    def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        n_in = in_shape[-1]
+        specs = {"kernel": ParamSpec((n_in, self.units), self.kernel_init, n_in, self.units)}
+        if self.use_bias:
+            specs["bias"] = ParamSpec((self.units,), self.bias_init, n_in, self.units)
+        return specs
+
+
+@dataclass(frozen=True)
+class Activation(Layer):
+    """y = f(x) elementwise (softmax over the last axis)."""
+
+    kind: ClassVar[str] = "activation"
+    name: str
+
+    def check(self) -> None:
+        if self.name not in ACTIVATIONS:
+            raise SpecError(f"Activation: unknown activation {self.name!r} (known: {', '.join(ACTIVATIONS)})")
+
+
+@dataclass(frozen=True)
+class Conv2D(Layer):
+    """y = act(cross_correlate(x, kernel) + bias), NHWC, kernel (kh, kw, in, out)."""
+
+    kind: ClassVar[str] = "conv2d"
+    filters: int
+    kernel: int | tuple[int, int] = 3
+    stride: int = 1
+    padding: str = "valid"
+    activation: str | None = None
+    use_bias: bool = True
+    kernel_init: str = "xavier_uniform"
+    bias_init: str = "zeros"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.kernel, list):
+            object.__setattr__(self, "kernel", tuple(self.kernel))
+
+    @property
+    def kernel_hw(self) -> tuple[int, int]:
+        return _pair(self.kernel)
+
+    def check(self) -> None:
+        _positive_int(self, "filters")
+        _positive_int(self, "stride")
+        kh, kw = self.kernel_hw
+        if not (isinstance(kh, int) and isinstance(kw, int) and kh > 0 and kw > 0):
+            raise SpecError(f"Conv2D.kernel must be a positive int or a pair of them, got {self.kernel!r}")
+        if self.padding not in ("valid", "same"):
+            raise SpecError(f"Conv2D.padding must be 'valid' or 'same', got {self.padding!r}")
+        _activation(self, self.activation)
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _rank(self, in_shape, (3,), "an image (height, width, channels)")
+        (h, w, _), (kh, kw), s = in_shape, self.kernel_hw, self.stride
+        if self.padding == "same":
+            return (-(-h // s), -(-w // s), self.filters)
+        if kh > h or kw > w:
+            raise SpecError(f"Conv2D kernel {kh}x{kw} is larger than its {h}x{w} input (padding='valid')")
+        return ((h - kh) // s + 1, (w - kw) // s + 1, self.filters)
+
+    def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        (kh, kw), c = self.kernel_hw, in_shape[-1]
+        fan_in, fan_out = kh * kw * c, kh * kw * self.filters
+        specs = {"kernel": ParamSpec((kh, kw, c, self.filters), self.kernel_init, fan_in, fan_out)}
+        if self.use_bias:
+            specs["bias"] = ParamSpec((self.filters,), self.bias_init, fan_in, fan_out)
+        return specs
+
+
+@dataclass(frozen=True)
+class _Pool2D(Layer):
+    pool: int = 2
+    stride: int | None = None
+
+    @property
+    def step(self) -> int:
+        return self.stride or self.pool
+
+    def check(self) -> None:
+        _positive_int(self, "pool")
+        if self.stride is not None:
+            _positive_int(self, "stride")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _rank(self, in_shape, (3,), "an image (height, width, channels)")
+        h, w, c = in_shape
+        if self.pool > h or self.pool > w:
+            raise SpecError(f"{type(self).__name__} window {self.pool} is larger than its {h}x{w} input")
+        return ((h - self.pool) // self.step + 1, (w - self.pool) // self.step + 1, c)
+
+
+@dataclass(frozen=True)
+class MaxPool2D(_Pool2D):
+    """y = max over each pool x pool window ('valid' windows)."""
+
+    kind: ClassVar[str] = "max_pool2d"
+
+
+@dataclass(frozen=True)
+class AvgPool2D(_Pool2D):
+    """y = mean over each pool x pool window ('valid' windows)."""
+
+    kind: ClassVar[str] = "avg_pool2d"
+
+
+@dataclass(frozen=True)
+class Flatten(Layer):
+    """y = x.reshape(batch, -1) in channels-last (H, W, C) order."""
+
+    kind: ClassVar[str] = "flatten"
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        return (math.prod(in_shape),)
+
+
+@dataclass(frozen=True)
+class Dropout(Layer):
+    """y = x * mask / (1 - rate) in training, y = x in inference."""
+
+    kind: ClassVar[str] = "dropout"
+    rate: float = 0.5
+
+    def check(self) -> None:
+        if isinstance(self.rate, bool) or not isinstance(self.rate, (int, float)) or not 0 <= self.rate < 1:
+            raise SpecError(f"Dropout.rate must be in [0, 1), got {self.rate!r}")
+
+
+@dataclass(frozen=True)
+class BatchNorm(Layer):
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta over all but the channel (last) axis.
+
+    moving = momentum * moving + (1 - momentum) * batch_stat (Keras convention:
+    momentum is the weight of the old value).
+    """
+
+    kind: ClassVar[str] = "batch_norm"
+    momentum: float = 0.9
+    epsilon: float = 1e-5
+
+    def check(self) -> None:
+        if not 0 <= self.momentum < 1:
+            raise SpecError(f"BatchNorm.momentum must be in [0, 1), got {self.momentum!r}")
+        if not self.epsilon > 0:
+            raise SpecError(f"BatchNorm.epsilon must be positive, got {self.epsilon!r}")
+
+    def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        c = (in_shape[-1],)
+        return {"gamma": ParamSpec(c, "ones"), "beta": ParamSpec(c, "zeros")}
+
+    def state_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        c = (in_shape[-1],)
+        return {"moving_mean": ParamSpec(c, "zeros"), "moving_var": ParamSpec(c, "ones")}
+
+
+@dataclass(frozen=True)
+class LayerNorm(Layer):
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta over the last axis."""
+
+    kind: ClassVar[str] = "layer_norm"
+    epsilon: float = 1e-5
+
+    def check(self) -> None:
+        if not self.epsilon > 0:
+            raise SpecError(f"LayerNorm.epsilon must be positive, got {self.epsilon!r}")
+
+    def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        d = (in_shape[-1],)
+        return {"gamma": ParamSpec(d, "ones"), "beta": ParamSpec(d, "zeros")}
+
+
+@dataclass(frozen=True)
+class Embedding(Layer):
+    """y[t] = embeddings[x[t]] for integer token ids x of shape (T,)."""
+
+    kind: ClassVar[str] = "embedding"
+    vocab: int
+    dim: int
+    embeddings_init: str = "uniform:0.05"
+
+    def check(self) -> None:
+        _positive_int(self, "vocab")
+        _positive_int(self, "dim")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _rank(self, in_shape, (1,), "token ids of shape (T,)")
+        return in_shape + (self.dim,)
+
+    def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        return {"embeddings": ParamSpec((self.vocab, self.dim), self.embeddings_init, self.vocab, self.dim)}
+
+
+@dataclass(frozen=True)
+class PositionalEmbedding(Layer):
+    """y[t] = x[t] + embeddings[t] (learned positions)."""
+
+    kind: ClassVar[str] = "positional_embedding"
+    max_len: int
+    embeddings_init: str = "uniform:0.05"
+
+    def check(self) -> None:
+        _positive_int(self, "max_len")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _rank(self, in_shape, (2,), "a sequence (T, features)")
+        if in_shape[0] > self.max_len:
+            raise SpecError(f"PositionalEmbedding.max_len={self.max_len} is shorter than the sequence ({in_shape[0]})")
+        return in_shape
+
+    def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        d = in_shape[-1]
+        return {"embeddings": ParamSpec((self.max_len, d), self.embeddings_init, self.max_len, d)}
+
+
+@dataclass(frozen=True)
+class LSTM(Layer):
+    """Gates i, f, g, o from z = x_t @ kernel + h @ recurrent_kernel + bias; c = f*c + i*g; h = o*tanh(c)."""
+
+    kind: ClassVar[str] = "lstm"
+    units: int
+    return_sequences: bool = False
+    kernel_init: str = "xavier_uniform"
+    recurrent_init: str = "orthogonal"
+    bias_init: str = "unit_forget"
+
+    def check(self) -> None:
+        _positive_int(self, "units")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _rank(self, in_shape, (2,), "a sequence (T, features)")
+        return (in_shape[0], self.units) if self.return_sequences else (self.units,)
+
+    def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        n_in, h = in_shape[-1], self.units
+        return {
+            "kernel": ParamSpec((n_in, 4 * h), self.kernel_init, n_in, 4 * h),
+            "recurrent_kernel": ParamSpec((h, 4 * h), self.recurrent_init, h, 4 * h),
+            "bias": ParamSpec((4 * h,), self.bias_init, n_in, 4 * h),
+        }
+
+
+@dataclass(frozen=True)
+class SelfAttention(Layer):
+    """Multi-head softmax(q k^T / sqrt(d_head) + mask) v, then y = heads @ wo + bo."""
+
+    kind: ClassVar[str] = "self_attention"
+    heads: int
+    causal: bool = True
+    kernel_init: str = "xavier_uniform"
+
+    def check(self) -> None:
+        _positive_int(self, "heads")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _rank(self, in_shape, (2,), "a sequence (T, features)")
+        if in_shape[-1] % self.heads:
+            raise SpecError(f"SelfAttention: model width {in_shape[-1]} is not divisible by heads={self.heads}")
+        return in_shape
+
+    def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        d = in_shape[-1]
+        specs = {}
+        for p in "qkvo":
+            specs[f"w{p}"] = ParamSpec((d, d), self.kernel_init, d, d)
+            specs[f"b{p}"] = ParamSpec((d,), "zeros", d, d)
+        return specs
+
+
+@dataclass(frozen=True)
+class LastStep(Layer):
+    """y = x[:, -1] (the last time step of a sequence)."""
+
+    kind: ClassVar[str] = "last_step"
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _rank(self, in_shape, (2,), "a sequence (T, features)")
+        return in_shape[1:]
+
+
+@dataclass(frozen=True)
+class Residual(Layer):
+    """y = x + f(x) where f is the inner stack of layers."""
+
+    kind: ClassVar[str] = "residual"
+    layers: tuple[Layer, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.layers, list):
+            object.__setattr__(self, "layers", tuple(self.layers))
+
+    def check(self) -> None:
+        if not self.layers:
+            raise SpecError("Residual needs at least one inner layer")
+        for inner in self.layers:
+            if not isinstance(inner, Layer):
+                raise SpecError(f"Residual.layers holds a non-layer {inner!r}")
+            inner.check()
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        shape = in_shape
+        for inner in self.layers:
+            shape = inner.output_shape(shape)
+        if shape != in_shape:
+            raise SpecError(f"Residual: inner layers change the shape {in_shape} -> {shape}; it must be kept")
+        return in_shape
+
+    def inner_shapes(self, in_shape: Shape) -> list[Shape]:
+        """Input shape of each inner layer."""
+        shapes, shape = [], in_shape
+        for inner in self.layers:
+            shapes.append(shape)
+            shape = inner.output_shape(shape)
+        return shapes
+
+    def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        return self._nested(in_shape, "param_specs")
+
+    def state_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        return self._nested(in_shape, "state_specs")
+
+    def _nested(self, in_shape: Shape, method: str) -> dict[str, ParamSpec]:
+        specs = {}
+        for j, (inner, shape) in enumerate(zip(self.layers, self.inner_shapes(in_shape), strict=True)):
+            for name, ps in getattr(inner, method)(shape).items():
+                specs[f"{j}.{inner.kind}.{name}"] = ps
+        return specs
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {
+    cls.__name__: cls
+    for cls in (
+        Dense, Activation, Conv2D, MaxPool2D, AvgPool2D, Flatten, Dropout, BatchNorm, LayerNorm,
+        Embedding, PositionalEmbedding, LSTM, SelfAttention, LastStep, Residual,
+    )
+}

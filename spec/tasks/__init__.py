@@ -1,0 +1,53 @@
+"""The task registry: each task is a default model, a recipe and a seeded data set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from spec.data import Dataset
+from spec.errors import SpecError
+from spec.model import ModelSpec
+from spec.recipe import Recipe
+
+
+@dataclass(frozen=True)
+class TaskInstance:
+    """Everything a comparison run needs, built from one seed."""
+
+    name: str
+    model: ModelSpec
+    recipe: Recipe
+    data: Dataset
+    kind: str  # "regression" | "classification"
+    metrics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    factory: Callable[[int], TaskInstance]
+
+    def build(self, seed: int) -> TaskInstance:
+        return self.factory(seed)
+
+
+TASKS: dict[str, Task] = {}
+
+
+def register(name: str, description: str) -> Callable[[Callable[[int], TaskInstance]], Callable[[int], TaskInstance]]:
+    def wrap(factory: Callable[[int], TaskInstance]) -> Callable[[int], TaskInstance]:
+        TASKS[name] = Task(name, description, factory)
+        return factory
+
+    return wrap
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise SpecError(f"unknown task {name!r} (known: {', '.join(sorted(TASKS))})")
+    return TASKS[name]
+
+
+from spec.tasks import regression  # noqa: E402,F401  (registers the task)
