@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Run the same network on NumPy, PyTorch, TensorFlow and Keras and compare them number by number.
+
+    python compare.py --task regression
+    python compare.py --task regression --dtype float64 --backends numpy,torch --out my-run
+    python compare.py --list
+
+Exit status: 0 when every backend agrees with the reference within tolerance, 1 when one
+disagrees, fails or diverges, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from backends import BACKENDS, unavailable_reason
+from backends.base import DTYPES
+from spec.errors import SpecError
+from spec.tasks import TASKS, get_task
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line instead of usage + traceback
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="compare.py", description=__doc__.split("\n")[0])
+    p.add_argument("--task", default="regression", help="task to run (see --list)")
+    p.add_argument("--backends", default=None, help="comma-separated backends (default: all installed)")
+    p.add_argument("--dtype", default="float32", help="float32 (default) or float64")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights, data split and batch order")
+    p.add_argument("--epochs", type=int, default=None, help="override the task's epochs")
+    p.add_argument("--batch-size", type=int, default=None, help="override the task's batch size")
+    p.add_argument("--lr", type=float, default=None, help="override the optimizer's learning rate")
+    p.add_argument("--reference", default="numpy", help="backend the others are compared with")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--out", default=None, help="run folder (default: a new one under reports/)")
+    p.add_argument("--no-timing", action="store_true", help="skip the repeated timing runs")
+    p.add_argument("--list", action="store_true", help="list tasks and backends, then exit")
+    return p
+
+
+def list_all() -> str:
+    lines = ["tasks:"]
+    lines += [f"  {name:<16}{task.description}" for name, task in sorted(TASKS.items())]
+    lines.append("backends:")
+    for name in BACKENDS:
+        reason = unavailable_reason(name)
+        lines.append(f"  {name:<16}{'available' if reason is None else 'unavailable: ' + reason}")
+    return "\n".join(lines)
+
+
+def parse_backends(text: str | None, reference: str) -> list[str]:
+    if text is None:
+        chosen = [b for b in BACKENDS if unavailable_reason(b) is None]
+    else:
+        chosen = [b.strip() for b in text.split(",") if b.strip()]
+        unknown = [b for b in chosen if b not in BACKENDS]
+        if unknown or not chosen:
+            raise UsageError(f"unknown backend {', '.join(unknown) or repr(text)} (known: {', '.join(BACKENDS)})")
+    if reference not in BACKENDS:
+        raise UsageError(f"unknown reference backend {reference!r} (known: {', '.join(BACKENDS)})")
+    reason = unavailable_reason(reference)
+    if reason:
+        raise UsageError(f"the reference backend {reference} is not available: {reason}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(build_parser().parse_args(argv))
+    except UsageError as err:
+        print(f"compare.py: error: {err}", file=sys.stderr)
+        return 2
+    except SpecError as err:
+        print(f"compare.py: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.list:
+        print(list_all())
+        return 0
+    if args.dtype not in DTYPES:
+        raise UsageError(f"unknown dtype {args.dtype!r} (known: {', '.join(DTYPES)})")
+    if args.device not in ("cpu", "cuda"):
+        raise UsageError(f"unknown device {args.device!r} (known: cpu, cuda)")
+    task_def = get_task(args.task)
+    backends = parse_backends(args.backends, args.reference)
+
+    from harness.report import ReportError, console_table, prepare_out_dir, write_report
+    from harness.run import run, with_overrides
+
+    try:
+        out_dir = prepare_out_dir(args.out, args.task)
+    except ReportError as err:
+        raise UsageError(str(err)) from None
+
+    task = task_def.build(args.seed)
+    optimizer = task.recipe.optimizer
+    if args.lr is not None:
+        import dataclasses
+
+        optimizer = dataclasses.replace(optimizer, lr=args.lr)
+    task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size, optimizer=optimizer)
+
+    print(f"task {task.name} | dtype {args.dtype} | seed {args.seed} | reference {args.reference} | "
+          f"backends {', '.join(backends)}", flush=True)
+    result = run(
+        task, backends, dtype=args.dtype, device=args.device, seed=args.seed,
+        reference=args.reference, timing=not args.no_timing,
+    )
+    tables = write_report(result, out_dir)
+    print(console_table(tables["summary"]))
+    print(f"report: {out_dir}")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Test metrics computed in NumPy from each backend's outputs, so every backend is scored
+by the same code."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spec.data import Dataset
+
+
+def regression_metrics(pred: np.ndarray, data: Dataset) -> dict[str, float]:
+    """MSE and MAPE (%) in the target's original units."""
+    pred = pred.astype(np.float64) * data.y_scale + data.y_shift
+    true = data.y_test.astype(np.float64) * data.y_scale + data.y_shift
+    err = pred - true
+    nonzero = np.abs(true) > 0
+    mape = float(np.mean(np.abs(err[nonzero]) / np.abs(true[nonzero])) * 100) if nonzero.any() else float("nan")
+    return {"test_mse": float(np.mean(err**2)), "test_mape": mape}
+
+
+def classification_metrics(logits: np.ndarray, data: Dataset) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of the logits against the integer test labels."""
+    logits = logits.astype(np.float64)
+    labels = data.y_test.astype(np.int64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return {
+        "test_accuracy": float(np.mean(logits.argmax(axis=1) == labels)),
+        "test_loss": float(-np.mean(log_probs[np.arange(len(labels)), labels])),
+    }
+
+
+def test_metrics(kind: str, outputs: np.ndarray, data: Dataset) -> dict[str, float]:
+    if kind == "classification":
+        return classification_metrics(outputs, data)
+    return regression_metrics(outputs, data)

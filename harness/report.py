@@ -1,0 +1,209 @@
+"""Results as pandas frames, written atomically into a run folder, and a console summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.run import RunResult
+from spec.serialize import model_to_dict, recipe_to_dict
+
+REPORT_MARKER = "summary.csv"  # a folder holding this already holds a report
+
+
+class ReportError(RuntimeError):
+    """The run folder cannot be used (exists with a report, not writable)."""
+
+
+def summary_frame(run: RunResult) -> pd.DataFrame:
+    rows = []
+    for name, res in run.results.items():
+        c = run.comparisons.get(name)
+        is_ref = name == run.reference and res.ran
+        zero = 0.0 if is_ref else float("nan")
+        step = next((t.median_ms for t in res.timings if t.phase == "train_step"), float("nan"))
+        rows.append(
+            {
+                "backend": name,
+                "status": res.status,
+                "reference": run.reference,
+                "max_abs_output_diff": c.output.max_abs if c else zero,
+                "max_rel_output_diff": c.output.max_rel if c else zero,
+                "max_abs_grad_diff": c.grad.max_abs if c else zero,
+                "max_rel_grad_diff": c.grad.max_rel if c else zero,
+                "max_abs_param_diff": c.param.max_abs if c else zero,
+                "max_rel_param_diff": c.param.max_rel if c else zero,
+                "max_rel_loss_diff": c.trajectory.max_rel if c else zero,
+                "final_loss": res.final_loss,
+                **{m: res.metrics.get(m, float("nan")) for m in run.task.metrics},
+                "first_divergent_layer": c.first_divergent_layer if c else "",
+                "train_step_ms": step,
+                "optimizer_impl": res.implementation.get("optimizer", ""),
+                "reason": res.reason,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def losses_frame(run: RunResult) -> pd.DataFrame:
+    rows = [
+        {"backend": n, "epoch": e, "step": s, "loss": loss}
+        for n, r in run.results.items()
+        for e, s, loss in r.losses
+    ]
+    return pd.DataFrame(rows, columns=["backend", "epoch", "step", "loss"])
+
+
+def outputs_frame(run: RunResult) -> pd.DataFrame:
+    frames = []
+    for n, r in run.results.items():
+        if r.outputs is None:
+            continue
+        out = r.outputs.reshape(len(r.outputs), -1)
+        sample, output = np.indices(out.shape)
+        frames.append(
+            pd.DataFrame({"backend": n, "sample": sample.ravel(), "output": output.ravel(), "value": out.ravel()})
+        )
+    if not frames:
+        return pd.DataFrame(columns=["backend", "sample", "output", "value"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def grads_frame(run: RunResult) -> pd.DataFrame:
+    rows = []
+    for n, r in run.results.items():
+        c = run.comparisons.get(n)
+        for param, g in r.grads.items():
+            d = c.grads.get(param) if c else None
+            rows.append(
+                {
+                    "backend": n,
+                    "param": param,
+                    "shape": "x".join(map(str, g.shape)),
+                    "norm": float(np.linalg.norm(g)),
+                    "max_abs_diff": d.max_abs if d else (0.0 if n == run.reference else float("nan")),
+                    "max_rel_diff": d.max_rel if d else (0.0 if n == run.reference else float("nan")),
+                }
+            )
+    return pd.DataFrame(rows, columns=["backend", "param", "shape", "norm", "max_abs_diff", "max_rel_diff"])
+
+
+def layers_frame(run: RunResult) -> pd.DataFrame:
+    rows = [
+        {"backend": n, "layer_index": i, "layer": layer, "max_abs_diff": d.max_abs, "max_rel_diff": d.max_rel}
+        for n, c in run.comparisons.items()
+        for i, layer, d in c.layers
+    ]
+    return pd.DataFrame(rows, columns=["backend", "layer_index", "layer", "max_abs_diff", "max_rel_diff"])
+
+
+def timings_frame(run: RunResult) -> pd.DataFrame:
+    rows = [
+        {
+            "backend": n,
+            "phase": t.phase,
+            "median_ms": t.median_ms,
+            "p10_ms": t.p10_ms,
+            "p90_ms": t.p90_ms,
+            "repeats": t.repeats,
+            "cv": t.cv,
+        }
+        for n, r in run.results.items()
+        for t in r.timings
+    ]
+    return pd.DataFrame(rows, columns=["backend", "phase", "median_ms", "p10_ms", "p90_ms", "repeats", "cv"])
+
+
+def frames(run: RunResult) -> dict[str, pd.DataFrame]:
+    return {
+        "summary": summary_frame(run),
+        "losses": losses_frame(run),
+        "outputs": outputs_frame(run),
+        "grads": grads_frame(run),
+        "layers": layers_frame(run),
+        "timings": timings_frame(run),
+    }
+
+
+# ------------------------------------------------------------------ writing
+
+
+def atomic_write(path: Path, text: str | bytes) -> None:
+    """Write to a temp file in the same folder, then rename: readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode() if isinstance(text, str) else text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def prepare_out_dir(out: str | None, task: str, root: str = "reports") -> Path:
+    """``out`` exactly (created if absent, refused if it holds a report), or a fresh
+    timestamped folder under ``root`` so no earlier run is ever overwritten."""
+    if out:
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise ReportError(f"--out {out}: exists and is not a folder")
+        if (path / REPORT_MARKER).exists():
+            raise ReportError(f"--out {out}: already holds a report; choose a new folder")
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path(root) / f"{stamp}-{task}"
+        n = 1
+        while path.exists():
+            n += 1
+            path = Path(root) / f"{stamp}-{task}-{n}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ReportError(f"cannot write the report to {path}: {err.strerror or err}") from None
+    return path
+
+
+def write_report(run: RunResult, out_dir: Path, extra: dict | None = None) -> dict[str, pd.DataFrame]:
+    """CSV files, the exact spec (spec.json), and the frames they came from."""
+    tables = frames(run)
+    for name, frame in tables.items():
+        if name == "summary":
+            continue  # written last: its presence marks a complete report
+        atomic_write(out_dir / f"{name}.csv", frame.to_csv(index=False))
+    meta = {
+        "task": run.task.name,
+        "dtype": run.dtype,
+        "device": run.device,
+        "seed": run.seed,
+        "reference": run.reference,
+        "model": model_to_dict(run.task.model),
+        "recipe": recipe_to_dict(run.task.recipe),
+        "implementation": {n: r.implementation for n, r in run.results.items()},
+        **(extra or {}),
+    }
+    atomic_write(out_dir / "spec.json", json.dumps(meta, indent=2, default=str))
+    atomic_write(out_dir / REPORT_MARKER, tables["summary"].to_csv(index=False))
+    return tables
+
+
+def console_table(summary: pd.DataFrame) -> str:
+    """The summary as a compact, aligned text table."""
+    cols = ["backend", "status", "max_rel_output_diff", "max_rel_grad_diff", "max_rel_param_diff", "final_loss"]
+    cols += [c for c in summary.columns if c.startswith("test_")] + ["train_step_ms"]
+    view = summary[cols].copy()
+    for c in cols[2:]:
+        view[c] = view[c].map(lambda v: "" if pd.isna(v) else (f"{v:.2e}" if "diff" in c else f"{v:.4g}"))
+    view.columns = [c.replace("max_rel_", "rel_").replace("_diff", "") for c in cols]
+    text = view.to_string(index=False)
+    notes = [f"  {r.backend}: {r.reason}" for r in summary.itertuples() if r.reason]
+    return text + ("\n" + "\n".join(notes) if notes else "")

@@ -1,0 +1,249 @@
+"""Run one task on several backends from identical parameters and data, and compare.
+
+The harness depends only on the backend protocol (backends.base): it hands canonical NumPy
+in and gets canonical NumPy back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from backends import BACKENDS, BackendUnavailable, get_backend, required_backends
+from backends.base import Batch, Model
+from harness.diff import TOLERANCES, Diff, dict_diff, scalar_diff
+from harness.metrics import test_metrics
+from harness.timing import Timing, once, repeat
+from spec.data import batch_plan
+from spec.init import init_params
+from spec.tasks import TaskInstance
+
+PROBE_SIZE = 64  # rows of the test set whose outputs and activations are compared
+
+
+@dataclass
+class BackendResult:
+    """What one backend produced; arrays are canonical NumPy."""
+
+    backend: str
+    status: str = "ok"  # ok | mismatch | diverged | failed | skipped | unverified
+    reason: str = ""
+    implementation: dict[str, str] = field(default_factory=dict)
+    outputs: np.ndarray | None = None  # probe batch, initial parameters
+    activations: list[np.ndarray] = field(default_factory=list)
+    loss: float = float("nan")  # training-mode loss of the first training batch
+    grads: dict[str, np.ndarray] = field(default_factory=dict)
+    losses: list[tuple[int, int, float]] = field(default_factory=list)  # (epoch, step, loss)
+    params: dict[str, np.ndarray] = field(default_factory=dict)  # after training
+    test_outputs: np.ndarray | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    timings: list[Timing] = field(default_factory=list)
+
+    @property
+    def ran(self) -> bool:
+        return self.status not in ("failed", "skipped")
+
+    @property
+    def final_loss(self) -> float:
+        return self.losses[-1][2] if self.losses else float("nan")
+
+
+@dataclass
+class Comparison:
+    """One backend against the reference."""
+
+    output: Diff
+    grad: Diff
+    loss: Diff
+    param: Diff
+    trajectory: Diff
+    layers: list[tuple[int, str, Diff]]  # (index, canonical layer name, activation diff)
+    grads: dict[str, Diff]
+    first_divergent_layer: str = ""
+
+
+@dataclass
+class RunResult:
+    task: TaskInstance
+    dtype: str
+    device: str
+    seed: int
+    reference: str
+    results: dict[str, BackendResult]
+    comparisons: dict[str, Comparison]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status in ("ok", "skipped") for r in self.results.values())
+
+
+def run_backend(
+    name: str,
+    task: TaskInstance,
+    params: dict[str, np.ndarray],
+    *,
+    dtype: str,
+    device: str = "cpu",
+    timing: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> BackendResult:
+    """Build, probe, train and time one backend; any failure is caught into the result."""
+    result = BackendResult(name)
+    try:
+        backend = get_backend(name)
+    except BackendUnavailable as err:
+        result.status, result.reason = "skipped", str(err).split(": ", 1)[1]
+        if name in required_backends():
+            result.status = "failed"
+            result.reason = f"required backend unavailable: {result.reason}"
+        return result
+    try:
+        _run(backend, result, task, params, dtype, device, timing, progress)
+    except Exception as err:  # one backend failing must not lose the others' results
+        result.status = "failed"
+        result.reason = f"{type(err).__name__}: {err}".strip()
+        result.implementation.setdefault("traceback", traceback.format_exc(limit=-3))
+    return result
+
+
+def _run(backend, result, task, params, dtype, device, timing, progress) -> None:
+    data, recipe, spec = task.data, task.recipe, task.model
+    t_build, model = once("build", lambda: backend.build(spec, params, recipe, dtype=dtype, device=device))
+    model: Model
+    result.implementation = dict(model.implementation)
+    probe = model.stage(data.x_test[:PROBE_SIZE])
+    t_first, out = once("first_call", lambda: model.forward(probe))
+    result.outputs = np.asarray(out)
+    result.activations = model.activations(probe)
+
+    # gradients on exactly the batch the first training step will see
+    plans = [batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, e) for e in range(recipe.epochs)]
+    first = plans[0][0]
+    result.loss, result.grads = model.loss_and_grads(model.stage(data.x_train[first], data.y_train[first]))
+
+    # stage every batch up front: conversion to native tensors stays out of the loop
+    staged: list[list[Batch]] = [[model.stage(data.x_train[i], data.y_train[i]) for i in plan] for plan in plans]
+    total = sum(len(p) for p in staged)
+    done = 0
+    for epoch, batches in enumerate(staged):
+        for step, batch in enumerate(batches):
+            loss = model.train_step(batch)
+            result.losses.append((epoch, step, loss))
+            if not math.isfinite(loss):
+                result.status, result.reason = "diverged", f"loss became {loss} at epoch {epoch}, step {step}"
+                break
+            done += 1
+            if progress:
+                progress(result.backend, done, total)
+        else:
+            continue
+        break
+    result.params = model.params()
+    if result.status == "ok":
+        result.test_outputs = model.forward(model.stage(data.x_test))
+        result.metrics = test_metrics(task.kind, result.test_outputs, data)
+        if not np.all(np.isfinite(result.test_outputs)):
+            result.status, result.reason = "diverged", "non-finite test outputs"
+
+    result.timings = [t_build, t_first]
+    if timing:
+        result.timings += time_model(backend, task, params, dtype, device, staged[0][0], probe)
+
+
+def time_model(backend, task, params, dtype, device, batch: Batch, probe: Batch) -> list[Timing]:
+    """Forward and train step on a fresh model (so the measured trajectory stays exact)."""
+    model = backend.build(task.model, params, task.recipe, dtype=dtype, device=device)
+    t_first_step, _ = once("first_train_step", lambda: model.train_step(batch))
+    return [
+        t_first_step,
+        repeat("forward", lambda: model.forward(probe)),
+        repeat("train_step", lambda: model.train_step(batch)),
+    ]
+
+
+def compare(result: BackendResult, ref: BackendResult, tol: dict[str, float], layer_names: list[str]) -> Comparison:
+    grad, grads = dict_diff(result.grads, ref.grads)
+    param, _ = dict_diff(result.params, ref.params)
+    n = min(len(result.losses), len(ref.losses))
+    traj = Diff.of(np.array([x[2] for x in result.losses[:n]]), np.array([x[2] for x in ref.losses[:n]]))
+    if len(result.losses) != len(ref.losses):
+        traj = Diff(traj.max_abs, float("inf"))
+    layers = [
+        (i, name, Diff.of(a, b))
+        for i, (name, a, b) in enumerate(zip(layer_names, result.activations, ref.activations, strict=False))
+    ]
+    first = next((name for _, name, d in layers if not d.within(tol["single"])), "")
+    return Comparison(
+        output=Diff.of(result.outputs, ref.outputs) if result.outputs is not None else Diff(np.nan, np.nan),
+        grad=grad,
+        loss=scalar_diff(result.loss, ref.loss),
+        param=param,
+        trajectory=traj,
+        layers=layers,
+        grads=grads,
+        first_divergent_layer=first,
+    )
+
+
+def verdict(c: Comparison, tol: dict[str, float]) -> str:
+    """Empty if every quantity agrees within tolerance, else what disagrees."""
+    checks = {
+        "outputs": (c.output, tol["single"]),
+        "gradients": (c.grad, tol["single"]),
+        "loss": (c.loss, tol["single"]),
+        "loss trajectory": (c.trajectory, tol["trained"]),
+        "trained parameters": (c.param, tol["trained"]),
+    }
+    bad = [f"{what} differ by {d.max_rel:.2e} relative (tolerance {t:.0e})" for what, (d, t) in checks.items() if not d.within(t)]
+    return "; ".join(bad)
+
+
+def run(
+    task: TaskInstance,
+    backends: list[str] | tuple[str, ...] = BACKENDS,
+    *,
+    dtype: str = "float32",
+    device: str = "cpu",
+    seed: int = 0,
+    reference: str = "numpy",
+    timing: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+    runner: Callable[..., BackendResult] = run_backend,
+) -> RunResult:
+    """Every backend from the same canonical parameters (seeded) and data; compared to ``reference``."""
+    params = init_params(task.model, seed)
+    layer_names = [info.name for info in task.model.infer()]
+    names = list(dict.fromkeys([reference, *backends]))
+    results = {
+        n: runner(n, task, params, dtype=dtype, device=device, timing=timing, progress=progress) for n in names
+    }
+    tol = TOLERANCES[dtype]
+    comparisons: dict[str, Comparison] = {}
+    ref = results[reference]
+    for name, res in results.items():
+        if not res.ran or name == reference:
+            continue
+        if not ref.ran:
+            res.status, res.reason = "unverified", f"the reference backend {reference} did not run"
+            continue
+        comparisons[name] = c = compare(res, ref, tol, layer_names)
+        if res.status == "ok":
+            problem = verdict(c, tol)
+            if problem:
+                res.status, res.reason = "mismatch", problem
+    return RunResult(task, dtype, device, seed, reference, results, comparisons)
+
+
+def with_overrides(task: TaskInstance, **recipe_changes: object) -> TaskInstance:
+    """The task with some recipe fields replaced (None values are ignored)."""
+    changes = {k: v for k, v in recipe_changes.items() if v is not None}
+    if not changes:
+        return task
+    recipe = dataclasses.replace(task.recipe, **changes)
+    recipe.check()
+    return dataclasses.replace(task, recipe=recipe)
