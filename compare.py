@@ -110,11 +110,19 @@ def _main(args: argparse.Namespace) -> int:
         optimizer = dataclasses.replace(optimizer, lr=args.lr)
     task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size, optimizer=optimizer)
 
-    print(f"task {task.name} | dtype {args.dtype} | seed {args.seed} | reference {args.reference} | "
-          f"backends {', '.join(backends)}", flush=True)
+    print(
+        f"task {task.name} | dtype {args.dtype} | seed {args.seed} | reference {args.reference} | "
+        f"backends {', '.join(backends)}",
+        flush=True,
+    )
     result = run(
-        task, backends, dtype=args.dtype, device=args.device, seed=args.seed,
-        reference=args.reference, timing=not args.no_timing,
+        task,
+        backends,
+        dtype=args.dtype,
+        device=args.device,
+        seed=args.seed,
+        reference=args.reference,
+        timing=not args.no_timing,
     )
     tables = write_report(result, out_dir)
     print(console_table(tables["summary"]))

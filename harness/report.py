@@ -53,9 +53,7 @@ def summary_frame(run: RunResult) -> pd.DataFrame:
 
 def losses_frame(run: RunResult) -> pd.DataFrame:
     rows = [
-        {"backend": n, "epoch": e, "step": s, "loss": loss}
-        for n, r in run.results.items()
-        for e, s, loss in r.losses
+        {"backend": n, "epoch": e, "step": s, "loss": loss} for n, r in run.results.items() for e, s, loss in r.losses
     ]
     return pd.DataFrame(rows, columns=["backend", "epoch", "step", "loss"])
 
@@ -202,7 +200,8 @@ def console_table(summary: pd.DataFrame) -> str:
     cols += [c for c in summary.columns if c.startswith("test_")] + ["train_step_ms"]
     view = summary[cols].copy()
     for c in cols[2:]:
-        view[c] = view[c].map(lambda v: "" if pd.isna(v) else (f"{v:.2e}" if "diff" in c else f"{v:.4g}"))
+        fmt = "{:.2e}" if "diff" in c else "{:.4g}"
+        view[c] = view[c].map(lambda v, fmt=fmt: "" if pd.isna(v) else fmt.format(v))
     view.columns = [c.replace("max_rel_", "rel_").replace("_diff", "") for c in cols]
     text = view.to_string(index=False)
     notes = [f"  {r.backend}: {r.reason}" for r in summary.itertuples() if r.reason]

@@ -199,7 +199,11 @@ def verdict(c: Comparison, tol: dict[str, float]) -> str:
         "loss trajectory": (c.trajectory, tol["trained"]),
         "trained parameters": (c.param, tol["trained"]),
     }
-    bad = [f"{what} differ by {d.max_rel:.2e} relative (tolerance {t:.0e})" for what, (d, t) in checks.items() if not d.within(t)]
+    bad = [
+        f"{what} differ by {d.max_rel:.2e} relative (tolerance {t:.0e})"
+        for what, (d, t) in checks.items()
+        if not d.within(t)
+    ]
     return "; ".join(bad)
 
 
@@ -219,9 +223,7 @@ def run(
     params = init_params(task.model, seed)
     layer_names = [info.name for info in task.model.infer()]
     names = list(dict.fromkeys([reference, *backends]))
-    results = {
-        n: runner(n, task, params, dtype=dtype, device=device, timing=timing, progress=progress) for n in names
-    }
+    results = {n: runner(n, task, params, dtype=dtype, device=device, timing=timing, progress=progress) for n in names}
     tol = TOLERANCES[dtype]
     comparisons: dict[str, Comparison] = {}
     ref = results[reference]

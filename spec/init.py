@@ -15,6 +15,7 @@ from spec.layers import ParamSpec
 from spec.model import ModelSpec
 from spec.schemes import parse_scheme
 
+
 def draw(ps: ParamSpec, rng: np.random.Generator) -> np.ndarray:
     """Draw one parameter (float64) according to its scheme and fans."""
     scheme, arg = parse_scheme(ps.init)
@@ -55,7 +56,4 @@ def draw(ps: ParamSpec, rng: np.random.Generator) -> np.ndarray:
 def init_params(model: ModelSpec, seed: int) -> dict[str, np.ndarray]:
     """Canonical float64 parameters and state for ``model``, reproducible from ``seed``."""
     specs = {**model.param_specs(), **model.state_specs()}
-    return {
-        name: draw(ps, np.random.default_rng([seed, zlib.crc32(name.encode())]))
-        for name, ps in specs.items()
-    }
+    return {name: draw(ps, np.random.default_rng([seed, zlib.crc32(name.encode())])) for name, ps in specs.items()}

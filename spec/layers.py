@@ -56,9 +56,7 @@ def _positive_int(layer: Layer, name: str) -> None:
 
 def _activation(layer: Layer, value: str | None) -> None:
     if value is not None and value not in ACTIVATIONS:
-        raise SpecError(
-            f"{type(layer).__name__}: unknown activation {value!r} (known: {', '.join(ACTIVATIONS)})"
-        )
+        raise SpecError(f"{type(layer).__name__}: unknown activation {value!r} (known: {', '.join(ACTIVATIONS)})")
 
 
 def _rank(layer: Layer, in_shape: Shape, ranks: tuple[int, ...], what: str) -> None:
@@ -96,7 +94,7 @@ class Dense(Layer):
 
     def output_shape(self, in_shape: Shape) -> Shape:
         _rank(self, in_shape, (1, 2), "a vector (features,) or a sequence (T, features)")
-        return in_shape[:-1] + (self.units,)
+        return (*in_shape[:-1], self.units)
 
     def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
         n_in = in_shape[-1]
@@ -284,7 +282,7 @@ class Embedding(Layer):
 
     def output_shape(self, in_shape: Shape) -> Shape:
         _rank(self, in_shape, (1,), "token ids of shape (T,)")
-        return in_shape + (self.dim,)
+        return (*in_shape, self.dim)
 
     def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
         return {"embeddings": ParamSpec((self.vocab, self.dim), self.embeddings_init, self.vocab, self.dim)}
@@ -429,7 +427,20 @@ class Residual(Layer):
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.__name__: cls
     for cls in (
-        Dense, Activation, Conv2D, MaxPool2D, AvgPool2D, Flatten, Dropout, BatchNorm, LayerNorm,
-        Embedding, PositionalEmbedding, LSTM, SelfAttention, LastStep, Residual,
+        Dense,
+        Activation,
+        Conv2D,
+        MaxPool2D,
+        AvgPool2D,
+        Flatten,
+        Dropout,
+        BatchNorm,
+        LayerNorm,
+        Embedding,
+        PositionalEmbedding,
+        LSTM,
+        SelfAttention,
+        LastStep,
+        Residual,
     )
 }

@@ -69,7 +69,10 @@ class ModelSpec:
             prefix = f"{index}.{layer.kind}."
             infos.append(
                 LayerInfo(
-                    index, layer, shape, out,
+                    index,
+                    layer,
+                    shape,
+                    out,
                     {prefix + k: v for k, v in params.items()},
                     {prefix + k: v for k, v in state.items()},
                 )

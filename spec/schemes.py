@@ -5,8 +5,16 @@ from __future__ import annotations
 from spec.errors import SpecError
 
 SCHEMES = (
-    "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal",
-    "normal", "uniform", "zeros", "ones", "orthogonal", "unit_forget",
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "normal",
+    "uniform",
+    "zeros",
+    "ones",
+    "orthogonal",
+    "unit_forget",
 )
 
 

@@ -28,7 +28,7 @@ def layer_to_dict(layer: Layer) -> dict[str, Any]:
 def _accepts(annotation: Any, value: Any) -> bool:
     """Whether ``value`` (from JSON/YAML) fits a field annotation such as ``int | None``."""
     if isinstance(annotation, str):
-        annotation = eval(annotation, {"tuple": tuple, "Layer": Layer})  # noqa: S307 - our own annotations only
+        annotation = eval(annotation, {"tuple": tuple, "Layer": Layer})
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         return any(_accepts(a, value) for a in typing.get_args(annotation))
@@ -64,7 +64,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         if not _accepts(hints[name], value):
             raise SpecError(f"{where}: field {name!r} has the wrong type: {value!r} (expected {hints[name]})")
     missing = [
-        n for n, f in fields.items()
+        n
+        for n, f in fields.items()
         if n not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:
@@ -74,7 +75,7 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
 
 def layer_from_dict(data: Any, where: str = "layer") -> Layer:
     if not isinstance(data, dict):
-        raise SpecError(f"{where}: expected an object like {{\"type\": \"Dense\", ...}}, got {data!r}")
+        raise SpecError(f'{where}: expected an object like {{"type": "Dense", ...}}, got {data!r}')
     data = dict(data)
     kind = data.pop("type", None)
     if kind not in LAYER_TYPES:
@@ -109,7 +110,7 @@ def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
 
 def optimizer_from_dict(data: Any) -> Optimizer:
     if not isinstance(data, dict):
-        raise SpecError(f"optimizer must be an object like {{\"name\": \"sgd\", \"lr\": 0.1}}, got {data!r}")
+        raise SpecError(f'optimizer must be an object like {{"name": "sgd", "lr": 0.1}}, got {data!r}')
     opt = _build(Optimizer, data, "optimizer")
     opt.check()
     return opt

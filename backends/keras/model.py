@@ -38,7 +38,10 @@ class KerasModel:
             self.loss_fn = LOSSES[recipe.loss]()
             self.optimizer = make_optimizer(recipe.optimizer, dtype)
             self.net.compile(optimizer=self.optimizer, loss=self.loss_fn, jit_compile=False)
-        self.implementation = {"layers": "keras.Sequential", "optimizer": f"keras.optimizers.{type(self.optimizer).__name__}"}
+        self.implementation = {
+            "layers": "keras.Sequential",
+            "optimizer": f"keras.optimizers.{type(self.optimizer).__name__}",
+        }
 
     def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Batch:
         with tf.device(self.device):

@@ -21,12 +21,12 @@ class NumpyModel:
         self._state: dict[str, np.ndarray] = {}
         for info in spec.infer():
             prefix = info.name + "."
-            own = {k[len(prefix):]: np.array(params[k], dtype=self.dtype) for k in info.params}
+            own = {k[len(prefix) :]: np.array(params[k], dtype=self.dtype) for k in info.params}
             layer = build_layer(info.layer, info.in_shape, own, self.dtype)
             for key, store in ((layer.params, self._params), (layer.grads, self._grads), (layer.state, self._state)):
                 store.update({prefix + k: v for k, v in key.items()})
             for k in info.state:  # load canonical initial state into the layer's own arrays
-                layer.state[k[len(prefix):]][...] = params[k]
+                layer.state[k[len(prefix) :]][...] = params[k]
             self.layers.append(layer)
         self.loss_fn = LOSSES[recipe.loss]
         self.optimizer = make_optimizer(recipe.optimizer)

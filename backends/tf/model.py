@@ -60,7 +60,9 @@ class TfModel(tf.Module):
     def _loss(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         loss = self.loss_fn(self._run(x, True), y)
         if self.recipe.l2:
-            loss += tf.constant(self.recipe.l2, self.dtype) * tf.add_n([tf.reduce_sum(tf.square(v)) for v in self.l2_vars])
+            loss += tf.constant(self.recipe.l2, self.dtype) * tf.add_n(
+                [tf.reduce_sum(tf.square(v)) for v in self.l2_vars]
+            )
         return loss
 
     def _loss_and_grads(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
@@ -111,7 +113,7 @@ class TfModel(tf.Module):
 def _read(b: Binding, value: tf.Tensor | tf.Variable) -> np.ndarray:
     if b.part is not None:
         value = value[b.part]
-    return b.layout.from_native(np.array(value)).copy()
+    return b.layout.from_native(value.numpy()).copy()
 
 
 def _unique(variables) -> list[tf.Variable]:

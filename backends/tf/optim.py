@@ -32,8 +32,12 @@ class RawSGD:
                 g = g + self.wd * var
             if self.opt.momentum:
                 tf.raw_ops.ResourceApplyMomentum(
-                    var=var.handle, accum=self.accum[i].handle, lr=self.lr, grad=g,
-                    momentum=self.momentum, use_nesterov=self.opt.nesterov,
+                    var=var.handle,
+                    accum=self.accum[i].handle,
+                    lr=self.lr,
+                    grad=g,
+                    momentum=self.momentum,
+                    use_nesterov=self.opt.nesterov,
                 )
             else:
                 tf.raw_ops.ResourceApplyGradientDescent(var=var.handle, alpha=self.lr, delta=g)

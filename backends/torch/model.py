@@ -56,7 +56,9 @@ class TorchModel:
             xt = torch.as_tensor(NCHW.to_native(x) if x.ndim == 4 else x, dtype=self.dtype)
         yt = None
         if y is not None:
-            yt = torch.as_tensor(np.asarray(y), dtype=torch.int64 if self.recipe.loss == "cross_entropy" else self.dtype)
+            yt = torch.as_tensor(
+                np.asarray(y), dtype=torch.int64 if self.recipe.loss == "cross_entropy" else self.dtype
+            )
             yt = yt.to(self.device)
         return Batch(xt.to(self.device), yt, len(x))
 

@@ -18,9 +18,7 @@ def diabetes(seed: int, test_fraction: float = 0.2) -> Dataset:
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed)
     x_tr, x_te = standardize(x_tr, x_te)
     shift, scale = float(y_tr.mean()), float(y_tr.std())
-    return Dataset(
-        x_tr, ((y_tr - shift) / scale)[:, None], x_te, ((y_te - shift) / scale)[:, None], shift, scale
-    )
+    return Dataset(x_tr, ((y_tr - shift) / scale)[:, None], x_te, ((y_te - shift) / scale)[:, None], shift, scale)
 
 
 @register("regression", "diabetes progression (sklearn), Dense(64,relu)-Dense(64,relu)-Dense(1), MSE, SGD")

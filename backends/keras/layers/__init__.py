@@ -54,9 +54,21 @@ def keras_activation(name: str | None) -> str:
     return {None: "linear", "identity": "linear"}.get(name, name)
 
 
+@keras.saving.register_keras_serializable("netparity")
+class ExactL2(keras.regularizers.L2):
+    """Keras L2 (l2 * sum(w^2)) with l2 converted straight to the weight's dtype.
+
+    Stock L2 does ``ops.cast(self.l2, x.dtype)``, which makes a float32 tensor first, so a
+    float64 run would use l2 rounded to float32 (1e-3 -> 1.0000000475e-3; SEMANTICS 1.8).
+    """
+
+    def __call__(self, x):
+        return keras.ops.convert_to_tensor(self.l2, dtype=x.dtype) * keras.ops.sum(keras.ops.square(x))
+
+
 def regularizer(ctx: Ctx) -> keras.regularizers.Regularizer | None:
-    """The recipe's l2 as Keras L2 (l2 * sum(w^2), gradient 2*l2*w): same formula as ours."""
-    return keras.regularizers.L2(ctx.recipe.l2) if ctx.recipe.l2 else None
+    """The recipe's l2 as a Keras kernel regularizer (gradient 2*l2*w): same formula as ours."""
+    return ExactL2(ctx.recipe.l2) if ctx.recipe.l2 else None
 
 
 from backends.keras.layers import core  # noqa: E402,F401  (registers the builders)

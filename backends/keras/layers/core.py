@@ -11,8 +11,12 @@ from spec import layers as L
 @register(L.Dense)
 def dense(layer: L.Dense, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
     native = keras.layers.Dense(
-        layer.units, activation=keras_activation(layer.activation), use_bias=layer.use_bias,
-        kernel_regularizer=regularizer(ctx), dtype=ctx.dtype, name=ctx.prefix.rstrip(".").replace(".", "_"),
+        layer.units,
+        activation=keras_activation(layer.activation),
+        use_bias=layer.use_bias,
+        kernel_regularizer=regularizer(ctx),
+        dtype=ctx.dtype,
+        name=ctx.prefix.rstrip(".").replace(".", "_"),
     )
 
     def binder():

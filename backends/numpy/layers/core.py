@@ -80,7 +80,7 @@ class Residual(NpLayer):
         self.inner: list[NpLayer] = []
         for j, (layer, shape) in enumerate(zip(spec.layers, spec.inner_shapes(in_shape), strict=True)):
             prefix = f"{j}.{layer.kind}."
-            own = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+            own = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
             self.inner.append(build_layer(layer, shape, own, dtype))
         # share the inner layers' gradient and state arrays under prefixed names
         self.grads = {f"{j}.{x.spec.kind}.{k}": g for j, x in enumerate(self.inner) for k, g in x.grads.items()}
