@@ -12,6 +12,7 @@ disagrees, fails or diverges, 2 on bad usage.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from backends import BACKENDS, unavailable_reason
@@ -31,7 +32,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="compare.py", description=__doc__.split("\n")[0])
-    p.add_argument("--task", default="regression", help="task to run (see --list)")
+    p.add_argument("--task", default=None, help="task to run (see --list; default: regression)")
     p.add_argument("--backends", default=None, help="comma-separated backends (default: all installed)")
     p.add_argument("--dtype", default="float32", help="float32 (default) or float64")
     p.add_argument("--seed", type=int, default=0, help="seed for weights, data split and batch order")
@@ -42,7 +43,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--out", default=None, help="run folder (default: a new one under reports/)")
     p.add_argument("--no-timing", action="store_true", help="skip the repeated timing runs")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="compute threads for every backend (default: all cores)",
+    )
+    p.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run each backend in its own fresh process (default; --no-isolate: one process for all)",
+    )
     p.add_argument("--list", action="store_true", help="list tasks and backends, then exit")
+    p.add_argument("--spec", default=None, help="your own model (and recipe) as a JSON or YAML file")
+    p.add_argument("--data", default=None, help="your own data: a CSV of numeric features plus --target")
+    p.add_argument("--target", default=None, help="the --data column to predict")
+    p.add_argument("--loss", default=None, help="mse (regression) or cross_entropy (classification) for --spec/--data")
     return p
 
 
@@ -89,32 +106,48 @@ def _main(args: argparse.Namespace) -> int:
         return 0
     if args.dtype not in DTYPES:
         raise UsageError(f"unknown dtype {args.dtype!r} (known: {', '.join(DTYPES)})")
+    if args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
     if args.device not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {args.device!r} (known: cpu, cuda)")
-    task_def = get_task(args.task)
+    custom = args.spec is not None or args.data is not None
+    if custom and args.task is not None:
+        raise UsageError("--task and --spec/--data exclude each other: a custom run has its own model and data")
+    if args.target is not None and args.data is None:
+        raise UsageError("--target needs --data FILE.csv")
+    if args.loss is not None and not custom:
+        raise UsageError("--loss applies to --spec/--data runs; a built-in task has its own loss")
+    task_name = "custom" if custom else args.task or "regression"
+    task_def = None if custom else get_task(task_name)
     backends = parse_backends(args.backends, args.reference)
 
+    from harness.progress import TrainingProgress
     from harness.report import ReportError, console_table, prepare_out_dir, write_report
     from harness.run import run, with_overrides
 
-    try:
-        out_dir = prepare_out_dir(args.out, args.task)
-    except ReportError as err:
-        raise UsageError(str(err)) from None
+    if task_def is None:
+        from spec.files import custom_task
 
-    task = task_def.build(args.seed)
+        task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=args.seed)
+    else:
+        task = task_def.build(args.seed)
     optimizer = task.recipe.optimizer
     if args.lr is not None:
         import dataclasses
 
         optimizer = dataclasses.replace(optimizer, lr=args.lr)
     task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size, optimizer=optimizer)
+    try:  # only once the task is valid: a bad spec leaves no empty run folder behind
+        out_dir = prepare_out_dir(args.out, task.name)
+    except ReportError as err:
+        raise UsageError(str(err)) from None
 
     print(
         f"task {task.name} | dtype {args.dtype} | seed {args.seed} | reference {args.reference} | "
         f"backends {', '.join(backends)}",
         flush=True,
     )
+    bar = TrainingProgress()  # a tqdm bar on an interactive terminal, silent in CI and pipes
     result = run(
         task,
         backends,
@@ -123,7 +156,11 @@ def _main(args: argparse.Namespace) -> int:
         seed=args.seed,
         reference=args.reference,
         timing=not args.no_timing,
+        progress=bar,
+        threads=args.threads,
+        isolate=args.isolate,
     )
+    bar.close()
     tables = write_report(result, out_dir)
     print(console_table(tables["summary"]))
     print(f"report: {out_dir}")

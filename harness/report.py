@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.diff import TOLERANCES, Diff
 from harness.run import RunResult
 from spec.serialize import model_to_dict, recipe_to_dict
 
@@ -92,13 +93,28 @@ def grads_frame(run: RunResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["backend", "param", "shape", "norm", "max_abs_diff", "max_rel_diff"])
 
 
+LAYER_COLUMNS = ["backend", "layer_index", "layer", "max_abs_diff", "max_rel_diff"]
+LAYER_GRAD_COLUMNS = ["max_abs_grad_diff", "max_rel_grad_diff"]  # worst parameter gradient of the layer
+
+
 def layers_frame(run: RunResult) -> pd.DataFrame:
-    rows = [
-        {"backend": n, "layer_index": i, "layer": layer, "max_abs_diff": d.max_abs, "max_rel_diff": d.max_rel}
-        for n, c in run.comparisons.items()
-        for i, layer, d in c.layers
-    ]
-    return pd.DataFrame(rows, columns=["backend", "layer_index", "layer", "max_abs_diff", "max_rel_diff"])
+    """Activations of every layer against the reference; gradients of the layer's parameters
+    (NaN for a layer without parameters)."""
+    rows = []
+    for n, c in run.comparisons.items():
+        for i, layer, d in c.layers:
+            grads = [g for param, g in c.grads.items() if param.startswith(f"{layer}.")]
+            worst = Diff.worst(grads) if grads else Diff(float("nan"), float("nan"))
+            rows.append(
+                dict(
+                    zip(
+                        LAYER_COLUMNS + LAYER_GRAD_COLUMNS,
+                        [n, i, layer, d.max_abs, d.max_rel, worst.max_abs, worst.max_rel],
+                        strict=True,
+                    )
+                )
+            )
+    return pd.DataFrame(rows, columns=LAYER_COLUMNS + LAYER_GRAD_COLUMNS)
 
 
 def timings_frame(run: RunResult) -> pd.DataFrame:
@@ -171,8 +187,11 @@ def prepare_out_dir(out: str | None, task: str, root: str = "reports") -> Path:
     return path
 
 
-def write_report(run: RunResult, out_dir: Path, extra: dict | None = None) -> dict[str, pd.DataFrame]:
-    """CSV files, the exact spec (spec.json), and the frames they came from."""
+def write_report(
+    run: RunResult, out_dir: Path, extra: dict | None = None, *, readable: bool = True
+) -> dict[str, pd.DataFrame]:
+    """CSV files, the exact spec (spec.json), plots and report.md (unless ``readable`` is
+    False), and the frames they came from; summary.csv last."""
     tables = frames(run)
     for name, frame in tables.items():
         if name == "summary":
@@ -190,8 +209,28 @@ def write_report(run: RunResult, out_dir: Path, extra: dict | None = None) -> di
         **(extra or {}),
     }
     atomic_write(out_dir / "spec.json", json.dumps(meta, indent=2, default=str))
+    if readable:
+        write_readable(run, tables, out_dir)
     atomic_write(out_dir / REPORT_MARKER, tables["summary"].to_csv(index=False))
     return tables
+
+
+def write_readable(run: RunResult, tables: dict[str, pd.DataFrame], out_dir: Path) -> None:
+    """PNG plots and report.md; a plotting failure is noted in report.md, never fatal."""
+    from harness.markdown import render_report
+
+    plots: dict[str, Path] = {}
+    problem = ""
+    try:
+        from harness.plots import write_plots
+
+        tol = TOLERANCES[run.dtype]["single"]
+        plots = write_plots(
+            tables, out_dir, reference=run.reference, tolerance=tol, title=f"{run.task.name}, {run.dtype}"
+        )
+    except Exception as err:  # the CSVs matter more than the pictures
+        problem = f"plots could not be drawn: {type(err).__name__}: {err}"
+    atomic_write(out_dir / "report.md", render_report(run, tables, plots, problem))
 
 
 def console_table(summary: pd.DataFrame) -> str:

@@ -1,0 +1,193 @@
+"""report.md: the verdict at a glance, then the tables and plots that back it up."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+
+from harness.diff import TOLERANCES
+from harness.run import RunResult
+from spec.layers import Layer
+
+STATUS_MARK = {
+    "ok": "✅",
+    "mismatch": "❌",
+    "diverged": "💥",
+    "failed": "💥",
+    "skipped": "⏭️",
+    "unverified": "❔",
+}
+SUMMARY_COLUMNS = {  # summary.csv column -> heading in report.md
+    "backend": "backend",
+    "status": "status",
+    "max_rel_output_diff": "rel output",
+    "max_rel_grad_diff": "rel grad",
+    "max_rel_loss_diff": "rel loss curve",
+    "max_rel_param_diff": "rel trained params",
+    "final_loss": "final loss",
+    "first_divergent_layer": "first divergent layer",
+    "train_step_ms": "train step ms",
+}
+
+
+def _cell(value: object, fmt: str = "{:.3g}") -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, float):
+        return fmt.format(value)
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def table(rows: list[list[object]], header: list[str], formats: dict[int, str] | None = None) -> str:
+    """A GitHub-flavoured Markdown table; ``formats`` maps a column index to a format string."""
+    formats = formats or {}
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(v, formats.get(i, "{:.3g}")) for i, v in enumerate(row)) + " |")
+    return "\n".join(lines)
+
+
+def verdict(run: RunResult) -> str:
+    """One line a reader can stop at, plus one line per backend that is not ok."""
+    tol = TOLERANCES[run.dtype]
+    ran = [n for n, r in run.results.items() if r.status != "skipped"]
+    bad = {n: r for n, r in run.results.items() if r.status not in ("ok", "skipped")}
+    where = f"(normwise relative, {run.dtype}: {tol['single']:.0e} per evaluation, {tol['trained']:.0e} after training)"
+    if not bad:
+        head = f"**✅ PASS: all {len(ran)} backends that ran agree with `{run.reference}`** {where}."
+    else:
+        head = f"**❌ FAIL: {len(bad)} of {len(ran)} backends do not agree with `{run.reference}`** {where}."
+    lines = [head]
+    for name, res in bad.items():
+        lines.append(f"- {STATUS_MARK.get(res.status, '')} `{name}` **{res.status}**: {res.reason}")
+    skipped = {n: r for n, r in run.results.items() if r.status == "skipped"}
+    for name, res in skipped.items():
+        lines.append(f"- {STATUS_MARK['skipped']} `{name}` skipped: {res.reason}")
+    return "\n".join(lines)
+
+
+def _layer_text(layer: Layer) -> str:
+    """``Dense(64, activation=relu)``: only the fields that differ from their defaults."""
+    fields = []
+    for f in dataclasses.fields(layer):
+        value = getattr(layer, f.name)
+        if f.name == "layers":
+            fields.append("[" + ", ".join(_layer_text(x) for x in value) + "]")
+        elif f.default is dataclasses.MISSING:
+            fields.append(str(value))
+        elif value != f.default:
+            fields.append(f"{f.name}={value}")
+    return f"{type(layer).__name__}({', '.join(fields)})"
+
+
+def _run_facts(run: RunResult) -> str:
+    task, recipe, data = run.task, run.task.recipe, run.task.data
+    opt = recipe.optimizer
+    layers = ", ".join(_layer_text(x) for x in task.model.layers)
+    rows = [
+        ["task", f"{task.name} ({task.kind})"],
+        ["dtype / device / seed", f"{run.dtype} / {run.device} / {run.seed}"],
+        ["reference", run.reference],
+        ["model", f"input {tuple(task.model.input_shape)} → {layers}"],
+        ["recipe", f"{recipe.loss}, {opt.name} lr={opt.lr}, {recipe.epochs} epochs, batch {recipe.batch_size}"],
+        ["data", f"{len(data.x_train)} training rows, {len(data.x_test)} test rows"],
+    ]
+    return table(rows, ["", ""])
+
+
+def _summary(summary: pd.DataFrame) -> str:
+    cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
+    metric_cols = [c for c in summary.columns if c.startswith("test_")]
+    cols[-1:-1] = metric_cols  # metrics before the timing column
+    header = [SUMMARY_COLUMNS.get(c, c) for c in cols]
+    formats = {i: "{:.2e}" for i, c in enumerate(cols) if "diff" in c}
+    formats.update({i: "{:.4g}" for i, c in enumerate(cols) if "diff" not in c})
+    rows = []
+    for r in summary.to_dict("records"):
+        row = [r[c] for c in cols]
+        row[1] = f"{STATUS_MARK.get(r['status'], '')} {r['status']}"
+        rows.append(row)
+    return table(rows, header, formats)
+
+
+def _layers(layers: pd.DataFrame, tolerance: float) -> str:
+    if layers.empty:
+        return "_No per-layer comparison (no backend besides the reference produced activations)._"
+    backends = list(dict.fromkeys(layers.backend))
+    names = layers.drop_duplicates("layer_index").sort_values("layer_index")
+    header = ["#", "layer"]
+    for b in backends:
+        header += [f"{b} activations", f"{b} gradients"]
+    rows = []
+    for idx, name in zip(names.layer_index, names.layer, strict=True):
+        row: list[object] = [idx, name]
+        for b in backends:
+            hit = layers[(layers.backend == b) & (layers.layer_index == idx)]
+            for col in ("max_rel_diff", "max_rel_grad_diff"):
+                value = float(hit[col].iloc[0]) if len(hit) and col in hit else float("nan")
+                text = "" if pd.isna(value) and col.endswith("grad_diff") else f"{value:.2e}"
+                row.append(f"**{text}**" if not value <= tolerance and text else text)
+        rows.append(row)
+    note = f"Max relative difference to the reference per layer; **bold** is above the tolerance {tolerance:.0e}."
+    return note + "\n\n" + table(rows, header)
+
+
+def _implementations(run: RunResult) -> str:
+    lines = []
+    for name, res in run.results.items():
+        impl = {k: v for k, v in res.implementation.items() if k != "traceback"}
+        facts = "; ".join(f"{k}: `{v}`" for k, v in impl.items()) or "nothing recorded"
+        lines.append(f"- **{name}** ({res.status}): {facts}")
+    return "\n".join(lines)
+
+
+def _timings(timings: pd.DataFrame) -> str:
+    if timings.empty:
+        return "_No timings._"
+    backends = list(dict.fromkeys(timings.backend))
+    phases = list(dict.fromkeys(timings.phase))
+    rows = []
+    for phase in phases:
+        row: list[object] = [phase]
+        for b in backends:
+            hit = timings[(timings.backend == b) & (timings.phase == phase)]
+            if hit.empty:
+                row.append("")
+                continue
+            t = hit.iloc[0]
+            row.append(f"{t.median_ms:.3g}" if t.repeats <= 1 else f"{t.median_ms:.3g} ({t.p10_ms:.3g}–{t.p90_ms:.3g})")
+        rows.append(row)
+    note = "Milliseconds: median (p10–p90) over the repeats; single calls (build, first call) have no spread."
+    return note + "\n\n" + table(rows, ["phase", *backends])
+
+
+def render_report(run: RunResult, tables: dict[str, pd.DataFrame], plots: dict[str, Path], problem: str = "") -> str:
+    """The whole report.md; ``plots`` maps a caption to a PNG in the same folder."""
+    tol = TOLERANCES[run.dtype]["single"]
+    parts = [
+        f"# netparity: {run.task.name}, {run.dtype}",
+        verdict(run),
+        "## Run",
+        _run_facts(run),
+        "## Summary",
+        "Normwise relative differences (`max|a − b| / max|b|`) to the reference; the full numbers are in `summary.csv`.",
+        _summary(tables["summary"]),
+        "## Per-layer divergence",
+        _layers(tables["layers"], tol),
+        "## What ran",
+        _implementations(run),
+        "## Timings",
+        _timings(tables["timings"]),
+        "## Plots",
+    ]
+    parts += [f"![{caption}]({path.name})" for caption, path in plots.items()] or ["_No plots._"]
+    if problem:
+        parts.append(f"> {problem}")
+    parts += [
+        "## Files",
+        "`summary.csv`, `losses.csv`, `outputs.csv`, `grads.csv`, `layers.csv`, `timings.csv`, `spec.json` "
+        "(the exact model and recipe of this run).",
+    ]
+    return "\n\n".join(parts) + "\n"

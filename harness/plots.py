@@ -1,0 +1,130 @@
+"""PNG plots of a run, drawn from its report frames (so they can be redrawn from the CSVs).
+
+- ``loss_curves.png``: every backend's training loss per step, overlaid, and below it the
+  absolute difference to the reference on a log scale (exact agreement drawn at the floor).
+- ``layers.png``: per-layer max relative difference of activations (and gradients) to the
+  reference, log scale, with the tolerance as a line: the first point above it is the first
+  divergent layer.
+- ``timings.png``: median forward and train-step time per backend, whiskers p10..p90.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: never needs a display
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+FLOOR = 1e-18  # where exact (zero) differences are drawn on a log axis
+COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "tf": "#55a868", "keras": "#c44e52"}
+TIMED_PHASES = ("forward", "train_step")
+
+
+def _color(backend: str) -> str | None:
+    return COLORS.get(backend)
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    from harness.report import atomic_write  # lazy: report imports this module
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+    return path
+
+
+def loss_curves(losses: pd.DataFrame, reference: str, path: Path, title: str = "") -> Path | None:
+    """Loss per training step for every backend, and |loss - reference loss| (log scale)."""
+    if losses.empty:
+        return None
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, height_ratios=(3, 2))
+    curves = {b: g.loss.to_numpy(dtype=float) for b, g in losses.groupby("backend", sort=False)}
+    ref = curves.get(reference)
+    for backend, loss in curves.items():
+        style = {"lw": 2.4, "alpha": 0.5} if backend == reference else {"lw": 1.2, "ls": "--"}
+        top.plot(np.arange(1, len(loss) + 1), loss, label=backend, color=_color(backend), **style)
+        if ref is not None and backend != reference:
+            n = min(len(loss), len(ref))
+            diff = np.abs(loss[:n] - ref[:n])
+            diff = np.where(np.isfinite(diff), np.maximum(diff, FLOOR), np.nan)
+            bottom.plot(np.arange(1, n + 1), diff, label=backend, color=_color(backend), lw=1.0)
+    top.set_ylabel("training loss")
+    top.set_yscale("log" if (losses.loss > 0).all() else "linear")
+    top.legend(loc="upper right", fontsize=8)
+    top.set_title(title or "loss per training step")
+    bottom.set_yscale("log")
+    bottom.set_ylabel(f"|loss − {reference}|  (0 drawn at {FLOOR:.0e})")
+    bottom.set_xlabel("training step")
+    bottom.axhline(FLOOR, color="grey", lw=0.5, ls=":")
+    if ref is None:
+        bottom.text(0.5, 0.5, f"the reference {reference} has no losses", ha="center", transform=bottom.transAxes)
+    for ax in (top, bottom):
+        ax.grid(True, which="major", alpha=0.3)
+    return _save(fig, path)
+
+
+def layer_divergence(layers: pd.DataFrame, tolerance: float, path: Path, reference: str = "") -> Path | None:
+    """Max relative difference per layer (activations solid, gradients dashed), log scale."""
+    if layers.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    names = layers.drop_duplicates("layer_index").sort_values("layer_index")
+    x = names.layer_index.to_numpy()
+    for backend, g in layers.groupby("backend", sort=False):
+        g = g.sort_values("layer_index")
+        act = np.maximum(g.max_rel_diff.to_numpy(dtype=float), FLOOR)
+        ax.plot(g.layer_index, act, marker="o", label=f"{backend} activations", color=_color(backend))
+        if "max_rel_grad_diff" in g:
+            grad = g.max_rel_grad_diff.to_numpy(dtype=float)
+            ax.plot(g.layer_index, np.maximum(grad, FLOOR), marker="x", ls="--", color=_color(backend), alpha=0.7)
+    ax.axhline(tolerance, color="black", lw=1, ls=":", label=f"tolerance {tolerance:.0e}")
+    ax.set_yscale("log")
+    ax.set_xticks(x, names.layer.tolist(), rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(f"max rel diff to {reference}" if reference else "max rel diff")
+    ax.set_title("per-layer divergence (o activations, x gradients)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return _save(fig, path)
+
+
+def timing_bars(timings: pd.DataFrame, path: Path) -> Path | None:
+    """Median time per backend for the repeated phases, with p10..p90 whiskers."""
+    t = timings[timings.phase.isin(TIMED_PHASES)]
+    if t.empty:
+        return None
+    backends = list(dict.fromkeys(t.backend))
+    phases = [p for p in TIMED_PHASES if p in set(t.phase)]
+    fig, axes = plt.subplots(1, len(phases), figsize=(3.6 * len(phases), 3.4), squeeze=False)
+    for ax, phase in zip(axes[0], phases, strict=True):
+        rows = t[t.phase == phase].set_index("backend").reindex(backends)
+        med = rows.median_ms.to_numpy(dtype=float)
+        err = np.vstack([med - rows.p10_ms.to_numpy(dtype=float), rows.p90_ms.to_numpy(dtype=float) - med])
+        bars = ax.bar(backends, med, yerr=np.maximum(err, 0), capsize=4, color=[_color(b) or "grey" for b in backends])
+        ax.bar_label(bars, labels=[f"{m:.3g}" for m in med], fontsize=7, padding=2)
+        finite = med[np.isfinite(med) & (med > 0)]
+        if len(finite) and finite.max() / finite.min() > 30:  # frameworks differ by orders of magnitude
+            ax.set_yscale("log")
+        ax.set_title(f"{phase} (median, p10–p90)")
+        ax.set_ylabel("ms")
+        ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def write_plots(
+    tables: dict[str, pd.DataFrame], out_dir: Path, *, reference: str, tolerance: float, title: str = ""
+) -> dict[str, Path]:
+    """Every plot that has data, keyed by what it shows; files go into ``out_dir``."""
+    out_dir = Path(out_dir)
+    made = {
+        "loss curves": loss_curves(tables["losses"], reference, out_dir / "loss_curves.png", title),
+        "per-layer divergence": layer_divergence(tables["layers"], tolerance, out_dir / "layers.png", reference),
+        "timings": timing_bars(tables["timings"], out_dir / "timings.png"),
+    }
+    return {k: v for k, v in made.items() if v is not None}
