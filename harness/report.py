@@ -127,11 +127,14 @@ def timings_frame(run: RunResult) -> pd.DataFrame:
             "p90_ms": t.p90_ms,
             "repeats": t.repeats,
             "cv": t.cv,
+            "gflops": t.gflops,
+            "peak_rss_mb": t.peak_rss_mb,
         }
         for n, r in run.results.items()
         for t in r.timings
     ]
-    return pd.DataFrame(rows, columns=["backend", "phase", "median_ms", "p10_ms", "p90_ms", "repeats", "cv"])
+    columns = ["backend", "phase", "median_ms", "p10_ms", "p90_ms", "repeats", "cv", "gflops", "peak_rss_mb"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def frames(run: RunResult) -> dict[str, pd.DataFrame]:

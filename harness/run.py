@@ -18,8 +18,9 @@ from backends import BACKENDS, BackendUnavailable, get_backend, required_backend
 from backends.base import Batch, Model
 from harness.diff import TOLERANCES, Diff, dict_diff, scalar_diff
 from harness.metrics import test_metrics
-from harness.timing import Timing, once, repeat
+from harness.timing import Timing, once, peak_rss_mb, repeat
 from spec.data import batch_plan
+from spec.flops import forward_flops, train_flops
 from spec.init import init_params
 from spec.tasks import TaskInstance
 
@@ -91,11 +92,14 @@ def run_backend(
     device: str = "cpu",
     timing: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
+    threads: int | None = None,
 ) -> BackendResult:
-    """Build, probe, train and time one backend; any failure is caught into the result."""
+    """Build, probe, train and time one backend; any failure is caught into the result.
+
+    ``threads`` limits the framework's compute threads (set before the first build)."""
     result = BackendResult(name)
     try:
-        backend = get_backend(name)
+        t_import, backend = once("import", lambda: get_backend(name))
     except BackendUnavailable as err:
         result.status, result.reason = "skipped", str(err).split(": ", 1)[1]
         if name in required_backends():
@@ -103,7 +107,10 @@ def run_backend(
             result.reason = f"required backend unavailable: {result.reason}"
         return result
     try:
+        if threads:
+            result.implementation["threads"] = backend.set_threads(threads)
         _run(backend, result, task, params, dtype, device, timing, progress)
+        result.timings.insert(0, t_import.with_work(peak_rss_mb=result.timings[0].peak_rss_mb))
     except Exception as err:  # one backend failing must not lose the others' results
         result.status = "failed"
         result.reason = f"{type(err).__name__}: {err}".strip()
@@ -115,7 +122,7 @@ def _run(backend, result, task, params, dtype, device, timing, progress) -> None
     data, recipe, spec = task.data, task.recipe, task.model
     t_build, model = once("build", lambda: backend.build(spec, params, recipe, dtype=dtype, device=device))
     model: Model
-    result.implementation = dict(model.implementation)
+    result.implementation.update(model.implementation)
     probe = model.stage(data.x_test[:PROBE_SIZE])
     t_first, out = once("first_call", lambda: model.forward(probe))
     result.outputs = np.asarray(out)
@@ -150,19 +157,42 @@ def _run(backend, result, task, params, dtype, device, timing, progress) -> None
         if not np.all(np.isfinite(result.test_outputs)):
             result.status, result.reason = "diverged", "non-finite test outputs"
 
-    result.timings = [t_build, t_first]
+    timings = [t_build, t_first.with_work(forward_flops(spec, probe.size))]
     if timing:
-        result.timings += time_model(backend, task, params, dtype, device, staged[0][0], probe)
+        timings += time_model(backend, task, params, dtype, device, staged[0], probe)
+    rss = peak_rss_mb()
+    result.timings = [t.with_work(peak_rss_mb=rss) for t in timings]
 
 
-def time_model(backend, task, params, dtype, device, batch: Batch, probe: Batch) -> list[Timing]:
-    """Forward and train step on a fresh model (so the measured trajectory stays exact)."""
-    model = backend.build(task.model, params, task.recipe, dtype=dtype, device=device)
+def time_model(
+    backend,
+    task: TaskInstance,
+    params: dict[str, np.ndarray],
+    dtype: str,
+    device: str,
+    epoch: list[Batch],
+    probe: Batch,
+) -> list[Timing]:
+    """Forward, train step and a whole epoch, timed on a fresh model so that the measured
+    trajectory stays exact. The first train step (tracing/compilation) is reported apart,
+    and every repeated phase is warmed up first."""
+    spec = task.model
+    model = backend.build(spec, params, task.recipe, dtype=dtype, device=device)
+    batch = epoch[0]
     t_first_step, _ = once("first_train_step", lambda: model.train_step(batch))
+    samples = sum(b.size for b in epoch)
+
+    def one_epoch() -> None:
+        for b in epoch:
+            model.train_step(b)
+
     return [
-        t_first_step,
-        repeat("forward", lambda: model.forward(probe)),
-        repeat("train_step", lambda: model.train_step(batch)),
+        t_first_step.with_work(train_flops(spec, batch.size)),
+        repeat("forward", lambda: model.forward(probe)).with_work(forward_flops(spec, probe.size)),
+        repeat("train_step", lambda: model.train_step(batch)).with_work(train_flops(spec, batch.size)),
+        repeat("epoch", one_epoch, warmup=1, min_repeats=3, max_repeats=20, budget_s=1.0).with_work(
+            train_flops(spec, samples)
+        ),
     ]
 
 
@@ -217,13 +247,26 @@ def run(
     reference: str = "numpy",
     timing: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
-    runner: Callable[..., BackendResult] = run_backend,
+    threads: int | None = None,
+    isolate: bool = False,
+    runner: Callable[..., BackendResult] | None = None,
 ) -> RunResult:
-    """Every backend from the same canonical parameters (seeded) and data; compared to ``reference``."""
+    """Every backend from the same canonical parameters (seeded) and data; compared to ``reference``.
+
+    ``isolate`` runs each backend in a fresh subprocess (fair timing: no framework's threads,
+    caches or memory stay behind for the next; a crash loses only that backend), one after
+    another. ``threads`` gives every backend the same number of compute threads."""
+    if runner is None:
+        from harness.isolate import run_isolated
+
+        runner = run_isolated if isolate else run_backend
     params = init_params(task.model, seed)
     layer_names = [info.name for info in task.model.infer()]
     names = list(dict.fromkeys([reference, *backends]))
-    results = {n: runner(n, task, params, dtype=dtype, device=device, timing=timing, progress=progress) for n in names}
+    results = {
+        n: runner(n, task, params, dtype=dtype, device=device, timing=timing, progress=progress, threads=threads)
+        for n in names
+    }
     tol = TOLERANCES[dtype]
     comparisons: dict[str, Comparison] = {}
     ref = results[reference]

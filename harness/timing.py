@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import resource
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,16 +19,22 @@ class Timing:
     p10_ms: float
     p90_ms: float
     repeats: int
+    cv: float = 0.0  # coefficient of variation of the samples: std / mean
+    gflops: float = float("nan")  # achieved GFLOP/s at the median (matrix work from the spec)
+    peak_rss_mb: float = float("nan")  # peak resident memory of the process that ran it
 
-    @property
-    def cv(self) -> float:
-        """Spread as (p90 - p10) / median; robust to the odd outlier, unlike std/mean."""
-        return (self.p90_ms - self.p10_ms) / self.median_ms if self.median_ms > 0 else 0.0
+    def with_work(self, flops: int | None = None, peak_rss_mb: float | None = None) -> Timing:
+        """The same timing with the GFLOP/s of ``flops`` per call and the process's peak RSS."""
+        gflops = flops / (self.median_ms * 1e6) if flops and self.median_ms > 0 else self.gflops
+        return dataclasses.replace(self, gflops=gflops, peak_rss_mb=peak_rss_mb if peak_rss_mb else self.peak_rss_mb)
 
     @staticmethod
     def from_samples(phase: str, samples_s: list[float]) -> Timing:
         ms = np.asarray(samples_s) * 1e3
-        return Timing(phase, float(np.median(ms)), float(np.percentile(ms, 10)), float(np.percentile(ms, 90)), len(ms))
+        cv = float(ms.std() / ms.mean()) if len(ms) > 1 and ms.mean() > 0 else 0.0
+        return Timing(
+            phase, float(np.median(ms)), float(np.percentile(ms, 10)), float(np.percentile(ms, 90)), len(ms), cv
+        )
 
 
 def once(phase: str, fn: Callable[[], object]) -> tuple[Timing, object]:
@@ -56,3 +65,9 @@ def repeat(
         samples.append(time.perf_counter() - start)
         spent += samples[-1]
     return Timing.from_samples(phase, samples)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux

@@ -29,6 +29,11 @@ class KerasBackend:
             return f"needs KERAS_BACKEND=tensorflow, found {keras.backend.backend()!r}"
         return None
 
+    def set_threads(self, n: int) -> str:
+        from backends.tf.threads import set_tf_threads
+
+        return set_tf_threads(n)
+
     def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
         from backends.keras.model import KerasModel
 

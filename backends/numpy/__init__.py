@@ -15,6 +15,13 @@ class NumpyBackend:
     def unavailable(self) -> str | None:
         return None
 
+    def set_threads(self, n: int) -> str:
+        from threadpoolctl import threadpool_info, threadpool_limits
+
+        threadpool_limits(limits=n)  # global: lasts for the process
+        libs = sorted({f"{i['internal_api']}" for i in threadpool_info()})
+        return f"BLAS threads={n} ({', '.join(libs) or 'no BLAS pool found'})"
+
     def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
         from backends.numpy.model import NumpyModel
 

@@ -24,6 +24,11 @@ class TfBackend:
             return f"TensorFlow is not installed or failed to import ({type(err).__name__}: {err})"
         return None
 
+    def set_threads(self, n: int) -> str:
+        from backends.tf.threads import set_tf_threads
+
+        return set_tf_threads(n)
+
     def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
         from backends.tf.model import TfModel
 

@@ -1,0 +1,18 @@
+"""TensorFlow's thread pools (shared by the tf and keras backends)."""
+
+from __future__ import annotations
+
+
+def set_tf_threads(n: int) -> str:
+    """intra-op = n threads per kernel (the BLAS-like work), inter-op = 1: ops run one after
+    another, as in eager PyTorch and NumPy, so every backend computes with n threads.
+    TF fixes its pools at first use: later calls cannot change them, and say so."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        intra = tf.config.threading.get_intra_op_parallelism_threads()
+        return f"TF already initialized; threads left at intra_op={intra or 'default'}"
+    return f"TF intra_op={n}, inter_op=1"

@@ -1,0 +1,29 @@
+"""Run one backend in a fresh subprocess: fair timing (no other framework's threads, caches
+or allocations in the process), its own peak memory, and a crash that loses only it."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from harness.run import BackendResult, run_backend
+
+
+def run_isolated(name: str, *args: object, **kwargs: object) -> BackendResult:
+    """``run_backend`` in a new 'spawn' process (never fork: frameworks' threads don't survive it)."""
+    progress = kwargs.get("progress")
+    if progress is not None:
+        try:  # a callback crosses into the child only if it pickles; else the child runs quietly
+            pickle.dumps(progress)
+        except Exception:
+            kwargs["progress"] = None
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        try:
+            return pool.submit(run_backend, name, *args, **kwargs).result()
+        except BrokenProcessPool:
+            return BackendResult(
+                name, status="failed", reason="its process died (a crash in the framework, or out of memory)"
+            )
