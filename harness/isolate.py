@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from harness.run import BackendResult, run_backend
 
 
-def run_isolated(name: str, *args: object, **kwargs: object) -> BackendResult:
-    """``run_backend`` in a new 'spawn' process (never fork: frameworks' threads don't survive it)."""
+def run_isolated(
+    name: str, *args: object, target: Callable[..., BackendResult] = run_backend, **kwargs: object
+) -> BackendResult:
+    """``target`` (``run_backend``) in a new 'spawn' process (never fork: frameworks' threads
+    don't survive it)."""
     progress = kwargs.get("progress")
     if progress is not None:
         try:  # a callback crosses into the child only if it pickles; else the child runs quietly
@@ -22,7 +26,7 @@ def run_isolated(name: str, *args: object, **kwargs: object) -> BackendResult:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         try:
-            return pool.submit(run_backend, name, *args, **kwargs).result()
+            return pool.submit(target, name, *args, **kwargs).result()
         except BrokenProcessPool:
             return BackendResult(
                 name, status="failed", reason="its process died (a crash in the framework, or out of memory)"
