@@ -197,15 +197,17 @@ def time_model(
 
 
 def compare(result: BackendResult, ref: BackendResult, tol: dict[str, float], layer_names: list[str]) -> Comparison:
+    n_act, n_ref = len(result.activations), len(ref.activations)
     grad, grads = dict_diff(result.grads, ref.grads)
     param, _ = dict_diff(result.params, ref.params)
     n = min(len(result.losses), len(ref.losses))
     traj = Diff.of(np.array([x[2] for x in result.losses[:n]]), np.array([x[2] for x in ref.losses[:n]]))
     if len(result.losses) != len(ref.losses):
         traj = Diff(traj.max_abs, float("inf"))
+    nan = Diff(float("nan"), float("nan"))  # a layer one side did not report counts as divergent
     layers = [
-        (i, name, Diff.of(a, b))
-        for i, (name, a, b) in enumerate(zip(layer_names, result.activations, ref.activations, strict=False))
+        (i, name, Diff.of(result.activations[i], ref.activations[i]) if i < min(n_act, n_ref) else nan)
+        for i, name in enumerate(layer_names)
     ]
     first = next((name for _, name, d in layers if not d.within(tol["single"])), "")
     return Comparison(
@@ -234,6 +236,9 @@ def verdict(c: Comparison, tol: dict[str, float]) -> str:
         for what, (d, t) in checks.items()
         if not d.within(t)
     ]
+    if c.first_divergent_layer:
+        worst = next(d for _, name, d in c.layers if name == c.first_divergent_layer)
+        bad.insert(0, f"activations diverge from layer {c.first_divergent_layer} on ({worst.max_rel:.2e} relative)")
     return "; ".join(bad)
 
 
