@@ -9,6 +9,19 @@ from spec.errors import SpecError
 LOSSES = ("mse", "cross_entropy")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
 
+#: where epsilon goes, per optimizer (the first value is the default; SEMANTICS 1.3-1.6)
+#:   adam/adamw "outside": lr * m_hat / (sqrt(v_hat) + eps)           (Kingma & Ba Alg. 1; torch)
+#:              "hat":     lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)  (eps-hat; Keras, TF)
+#:   adagrad/rmsprop "outside": g / (sqrt(acc) + eps)                  (torch, TF AdagradV2)
+#:                   "inside":  g / sqrt(acc + eps)                    (Keras, TF RMSProp)
+EPSILON_MODES = {
+    "sgd": ("outside",),
+    "adagrad": ("outside", "inside"),
+    "rmsprop": ("outside", "inside"),
+    "adam": ("outside", "hat"),
+    "adamw": ("outside", "hat"),
+}
+
 
 @dataclass(frozen=True)
 class Optimizer:
@@ -16,9 +29,19 @@ class Optimizer:
 
     sgd:     v = momentum*v + g (v0 = g); p -= lr*(g + momentum*v if nesterov else v)
     adagrad: acc += g^2 (acc0 = initial_accumulator); p -= lr*g/(sqrt(acc) + epsilon)
-    rmsprop: s = rho*s + (1-rho)*g^2; p -= lr*g/(sqrt(s) + epsilon)   (momentum, centered optional)
-    adam:    bias-corrected m, v; p -= lr*m_hat/(sqrt(v_hat) + epsilon)
-    adamw:   adam plus decoupled decay p -= lr*weight_decay*p before the step
+    rmsprop: s = rho*s + (1-rho)*g^2; p -= lr*g/(sqrt(s) + epsilon); centered: s - gbar^2
+             under the sqrt (gbar = rho*gbar + (1-rho)*g); momentum: b = momentum*b + g/den,
+             p -= lr*b
+    adam:    m = b1*m + (1-b1)*g, v = b2*v + (1-b2)*g^2; p -= lr*m_hat/(sqrt(v_hat) + epsilon)
+    adamw:   adam with decoupled weight decay
+
+    ``epsilon_mode`` names where epsilon goes where frameworks differ (EPSILON_MODES).
+    Weight decay applies to every parameter (biases too, as torch and Keras do): coupled
+    (``g += weight_decay*p``, torch's SGD/Adagrad/RMSprop/Adam) unless the optimizer is
+    adamw or ``decoupled_weight_decay`` is set (``p -= lr*weight_decay*p`` before the
+    step; AdamW, and every Keras optimizer). The momentum conventions of torch
+    (``v = mu*v + g; p -= lr*v``) and Keras (``m = mu*m - lr*g; p += m``) are the same
+    update for a constant lr, which is all a recipe can express.
     """
 
     name: str = "sgd"
@@ -32,11 +55,18 @@ class Optimizer:
     rho: float = 0.9
     initial_accumulator: float = 0.1
     centered: bool = False
+    epsilon_mode: str = "outside"
+    decoupled_weight_decay: bool = False
+
+    @property
+    def decoupled(self) -> bool:
+        """Whether weight decay is decoupled (p -= lr*wd*p) rather than added to the gradient."""
+        return self.name == "adamw" or self.decoupled_weight_decay
 
     def check(self) -> None:
         if self.name not in OPTIMIZERS:
             raise SpecError(f"unknown optimizer {self.name!r} (known: {', '.join(OPTIMIZERS)})")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+        if isinstance(self.lr, bool) or not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise SpecError(f"optimizer lr must be a positive number, got {self.lr!r}")
         for name in ("momentum", "beta1", "beta2", "rho"):
             value = getattr(self, name)
@@ -47,6 +77,17 @@ class Optimizer:
                 raise SpecError(f"optimizer {name} must be >= 0, got {getattr(self, name)!r}")
         if self.nesterov and self.momentum == 0:
             raise SpecError("nesterov=True needs momentum > 0")
+        if self.nesterov and self.name != "sgd":
+            raise SpecError(f"nesterov applies to sgd only, not {self.name}")
+        if self.momentum and self.name not in ("sgd", "rmsprop"):
+            raise SpecError(f"momentum applies to sgd and rmsprop only, not {self.name} (adam uses beta1)")
+        if self.centered and self.name != "rmsprop":
+            raise SpecError(f"centered applies to rmsprop only, not {self.name}")
+        modes = EPSILON_MODES[self.name]
+        if self.epsilon_mode not in modes:
+            raise SpecError(
+                f"epsilon_mode {self.epsilon_mode!r} does not apply to {self.name} (known: {', '.join(modes)})"
+            )
 
 
 @dataclass(frozen=True)

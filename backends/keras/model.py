@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from backends.base import Batch, Binding
 from backends.keras.layers import Ctx, build_layer
-from backends.keras.optim import floatx, make_optimizer
+from backends.keras.optim import describe, floatx, make_optimizer
 from spec.model import ModelSpec
 from spec.recipe import Recipe
 
@@ -40,7 +40,7 @@ class KerasModel:
             self.net.compile(optimizer=self.optimizer, loss=self.loss_fn, jit_compile=False)
         self.implementation = {
             "layers": "keras.Sequential",
-            "optimizer": f"keras.optimizers.{type(self.optimizer).__name__}",
+            "optimizer": describe(self.optimizer),
         }
 
     def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Batch:

@@ -7,7 +7,7 @@ import numpy as np
 from backends.base import Batch
 from backends.numpy.layers import NpLayer, build_layer
 from backends.numpy.losses import LOSSES
-from backends.numpy.optim import make_optimizer
+from backends.numpy.optim import describe, make_optimizer
 from spec.model import ModelSpec
 from spec.recipe import Recipe, l2_applies
 
@@ -30,7 +30,7 @@ class NumpyModel:
             self.layers.append(layer)
         self.loss_fn = LOSSES[recipe.loss]
         self.optimizer = make_optimizer(recipe.optimizer)
-        self.implementation = {"layers": "hand-written NumPy", "optimizer": f"numpy {type(self.optimizer).__name__}"}
+        self.implementation = {"layers": "hand-written NumPy", "optimizer": describe(self.optimizer)}
 
     def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Batch:
         x = np.asarray(x, dtype=np.int64 if self.spec.integer_inputs else self.dtype)

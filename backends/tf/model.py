@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from backends.base import Batch, Binding
 from backends.tf.layers import Ctx, build_layer
-from backends.tf.optim import make_optimizer
+from backends.tf.optim import describe, make_optimizer
 from spec.model import ModelSpec
 from spec.recipe import Recipe, l2_applies
 
@@ -49,7 +49,7 @@ class TfModel(tf.Module):
         self._step = tf.function(self._train_step, input_signature=[x_spec, y_spec])
         self.implementation = {
             "layers": "raw TF ops on tf.Variable (tf.Module)",
-            "optimizer": f"tf.raw_ops.{self.optimizer.kernel}",
+            "optimizer": describe(self.optimizer),
         }
 
     def _run(self, x: tf.Tensor, training: bool) -> tf.Tensor:

@@ -10,7 +10,7 @@ from torch import nn
 from backends.base import Batch, Binding
 from backends.torch.layers import Ctx, build_layer
 from backends.torch.layout import NCHW
-from backends.torch.optim import make_optimizer
+from backends.torch.optim import describe, make_optimizer
 from spec.model import ModelSpec
 from spec.recipe import Recipe, l2_applies
 
@@ -32,7 +32,7 @@ class TorchModel:
         self.l2_params = _unique(b.native for b in self.bindings if b.trainable and l2_applies(b.name))
         self.loss_fn = LOSSES[recipe.loss]
         self.optimizer = make_optimizer(recipe.optimizer, trainable)
-        self.implementation = {"layers": "torch.nn", "optimizer": f"torch.optim.{type(self.optimizer).__name__}"}
+        self.implementation = {"layers": "torch.nn", "optimizer": describe(self.optimizer)}
 
     @torch.no_grad()
     def _load(self, params: dict[str, np.ndarray]) -> None:
