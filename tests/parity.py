@@ -6,15 +6,16 @@ from __future__ import annotations
 import numpy as np
 
 from backends import get_backend
-from harness.diff import TOLERANCES, Diff
+from harness.diff import TOLERANCES, Diff, negligible_floor
 from spec.data import batch_plan
+from spec.dropout import dropout_masks
 from spec.init import init_params
 from spec.model import ModelSpec
 from spec.recipe import Recipe
 
 
-def assert_close(what: str, got: np.ndarray, ref: np.ndarray, tol: float) -> None:
-    d = Diff.of(got, ref)
+def assert_close(what: str, got: np.ndarray, ref: np.ndarray, tol: float, floor: float = 0.0) -> None:
+    d = Diff.of(got, ref, floor)
     assert np.shape(got) == np.shape(ref), f"{what}: shape {np.shape(got)} != reference {np.shape(ref)}"
     assert d.within(tol), f"{what}: max rel diff {d.max_rel:.3e} (abs {d.max_abs:.3e}) > {tol:.0e}"
 
@@ -49,23 +50,25 @@ def check_parity(
     for i, (a, b) in enumerate(zip(got.activations(bx), ref.activations(bx_ref), strict=True)):
         assert_close(f"activation of layer {i}", a, b, tol["single"])
 
-    loss_ref, grads_ref = ref.loss_and_grads(ref.stage(x, y))
-    loss, grads = got.loss_and_grads(got.stage(x, y))
+    masks = dropout_masks(spec, len(x), (seed, 0, 0))  # the same Dropout masks for both
+    loss_ref, grads_ref = ref.loss_and_grads(ref.stage(x, y, masks))
+    loss, grads = got.loss_and_grads(got.stage(x, y, masks))
     assert_close("loss", np.array([loss]), np.array([loss_ref]), tol["single"])
     assert set(grads) == set(grads_ref), f"gradient names differ: {sorted(set(grads) ^ set(grads_ref))}"
     for name in grads_ref:
-        assert_close(f"gradient {name}", grads[name], grads_ref[name], tol["single"])
+        assert_close(f"gradient {name}", grads[name], grads_ref[name], tol["single"], negligible_floor(grads_ref))
 
     losses, losses_ref, done, epoch = [], [], 0, 0
     while done < steps:
-        for idx in batch_plan(len(x), recipe.batch_size, recipe.shuffle_seed, epoch):
+        for step, idx in enumerate(batch_plan(len(x), recipe.batch_size, recipe.shuffle_seed, epoch)):
             if done == steps:
                 break
-            losses_ref.append(ref.train_step(ref.stage(x[idx], y[idx])))
-            losses.append(got.train_step(got.stage(x[idx], y[idx])))
+            masks = dropout_masks(spec, len(idx), (seed, epoch, step))
+            losses_ref.append(ref.train_step(ref.stage(x[idx], y[idx], masks)))
+            losses.append(got.train_step(got.stage(x[idx], y[idx], masks)))
             done += 1
         epoch += 1
     assert_close(f"loss trajectory over {steps} steps", np.array(losses), np.array(losses_ref), tol["trained"])
     final_ref = ref.params()
     for name, value in got.params().items():
-        assert_close(f"{name} after {steps} steps", value, final_ref[name], tol["trained"])
+        assert_close(f"{name} after {steps} steps", value, final_ref[name], tol["trained"], negligible_floor(final_ref))

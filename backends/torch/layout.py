@@ -11,6 +11,10 @@ from backends.base import IDENTITY, TRANSPOSE, LayoutMap, permute
 
 LAYOUTS: dict[tuple[str, str], LayoutMap] = {
     ("dense", "kernel"): TRANSPOSE,  # (in, out) -> Linear.weight (out, in)
+    ("conv2d", "kernel"): permute((3, 2, 0, 1)),  # (kh, kw, in, out) -> Conv2d.weight (out, in, kh, kw)
+    ("lstm", "kernel"): TRANSPOSE,  # (in, 4H) -> weight_ih_l0 (4H, in), same gate order i, f, g, o
+    ("lstm", "recurrent_kernel"): TRANSPOSE,  # (H, 4H) -> weight_hh_l0 (4H, H)
+    **{("self_attention", w): TRANSPOSE for w in ("wq", "wk", "wv", "wo")},  # x @ w -> Linear-style (out, in)
 }
 
 

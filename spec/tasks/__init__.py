@@ -50,4 +50,4 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-from spec.tasks import regression  # noqa: E402,F401  (registers the task)
+from spec.tasks import regression, text  # noqa: E402,F401  (registers the tasks)

@@ -1,0 +1,78 @@
+"""Tasks `sequence` (LSTM) and `attention` (causal self-attention): next-character
+prediction on the Zen of Python, the text the standard library's ``this`` module holds."""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io
+
+import numpy as np
+
+from spec.data import Dataset
+from spec.errors import SpecError
+from spec.layers import LSTM, Dense, Embedding, LastStep, LayerNorm, PositionalEmbedding, Residual, SelfAttention
+from spec.model import ModelSpec
+from spec.recipe import Optimizer, Recipe
+from spec.tasks import TaskInstance, register
+
+WINDOW = 16  # characters of context per example
+
+
+def zen_of_python() -> str:
+    """The Zen of Python, decoded from ``this.s`` (rot13) without printing it."""
+    with contextlib.redirect_stdout(io.StringIO()):  # importing `this` prints the poem
+        import this
+    return codecs.decode(this.s, "rot13")
+
+
+def char_windows(text: str, window: int, seed: int, test_fraction: float = 0.2) -> tuple[Dataset, list[str]]:
+    """Every ``window``-character slice as int64 ids, its next character as the label;
+    a seeded train/test split of the slices. The vocab is the text's sorted characters."""
+    if window <= 0 or len(text) <= window:
+        raise SpecError(f"text of {len(text)} characters is too short for windows of {window}")
+    vocab = sorted(set(text))
+    ids = np.array([vocab.index(ch) for ch in text], dtype=np.int64)
+    starts = np.arange(len(ids) - window)
+    x = ids[starts[:, None] + np.arange(window)]
+    y = ids[starts + window]
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_test = round(test_fraction * len(x))
+    test, train = order[:n_test], order[n_test:]
+    return Dataset(x[train], y[train], x[test], y[test]), vocab
+
+
+def _recipe(seed: int, lr: float) -> Recipe:
+    optimizer = Optimizer("sgd", lr=lr, momentum=0.9)
+    return Recipe(loss="cross_entropy", optimizer=optimizer, epochs=20, batch_size=32, shuffle_seed=seed)
+
+
+def _instance(name: str, layers: tuple, seed: int, lr: float) -> TaskInstance:
+    data, _vocab = char_windows(zen_of_python(), WINDOW, seed)
+    data.check()
+    model = ModelSpec((WINDOW,), layers)
+    return TaskInstance(name, model, _recipe(seed, lr), data, "classification", ("test_loss", "test_accuracy"))
+
+
+@register("sequence", "next character of the Zen of Python, Embedding(16)-LSTM(64)-Dense(vocab), cross-entropy")
+def sequence(seed: int) -> TaskInstance:
+    vocab = len(set(zen_of_python()))
+    return _instance("sequence", (Embedding(vocab, 16), LSTM(64), Dense(vocab)), seed, lr=0.1)
+
+
+@register(
+    "attention",
+    "next character of the Zen of Python, Embedding(32)-PositionalEmbedding-Residual(SelfAttention(4, causal))"
+    "-LayerNorm-LastStep-Dense(vocab), cross-entropy",
+)
+def attention(seed: int) -> TaskInstance:
+    vocab = len(set(zen_of_python()))
+    layers = (
+        Embedding(vocab, 32),
+        PositionalEmbedding(WINDOW),
+        Residual((SelfAttention(4, causal=True),)),
+        LayerNorm(1e-5),
+        LastStep(),
+        Dense(vocab),
+    )
+    return _instance("attention", layers, seed, lr=0.1)
