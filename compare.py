@@ -119,7 +119,6 @@ def _main(args: argparse.Namespace) -> int:
         raise UsageError("--loss applies to --spec/--data runs; a built-in task has its own loss")
     task_name = "custom" if custom else args.task or "regression"
     task_def = None if custom else get_task(task_name)
-    backends = parse_backends(args.backends, args.reference)
 
     from harness.progress import TrainingProgress
     from harness.report import ReportError, console_table, prepare_out_dir, write_report
@@ -137,6 +136,7 @@ def _main(args: argparse.Namespace) -> int:
 
         optimizer = dataclasses.replace(optimizer, lr=args.lr)
     task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size, optimizer=optimizer)
+    backends = parse_backends(args.backends, args.reference)  # after the spec: it may import every framework
     try:  # only once the task is valid: a bad spec leaves no empty run folder behind
         out_dir = prepare_out_dir(args.out, task.name)
     except ReportError as err:

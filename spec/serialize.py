@@ -54,6 +54,11 @@ def _accepts(annotation: Any, value: Any) -> bool:
     return True
 
 
+def _type_name(annotation: Any) -> str:
+    """``int`` rather than ``<class 'int'>``; unions such as ``int | None`` as written."""
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation)
+
+
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
@@ -62,7 +67,9 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     hints = typing.get_type_hints(cls)
     for name, value in data.items():
         if not _accepts(hints[name], value):
-            raise SpecError(f"{where}: field {name!r} has the wrong type: {value!r} (expected {hints[name]})")
+            raise SpecError(
+                f"{where}: field {name!r} has the wrong type: {value!r} (expected {_type_name(hints[name])})"
+            )
     missing = [
         n
         for n, f in fields.items()
