@@ -193,7 +193,8 @@ def custom_task(
     recipe_dict = raw.get("recipe", {})
     if not isinstance(recipe_dict, dict):
         raise SpecError(f"--spec {spec_path}: 'recipe' must be an object, got {recipe_dict!r}")
-    loss = loss or recipe_dict.get("loss") or "mse"
+    if loss is None:  # --loss wins over the file's, which wins over mse
+        loss = recipe_dict.get("loss", "mse")
     base = Recipe(loss=loss, optimizer=Optimizer("sgd", lr=0.01), epochs=10, batch_size=32, shuffle_seed=seed)
     recipe = recipe_from_dict({**recipe_dict, "loss": loss}, base)
     classification = recipe.loss == "cross_entropy"

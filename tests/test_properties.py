@@ -1,0 +1,234 @@
+"""Property-based tests (hypothesis).
+
+- Random valid MLPs (depth, widths, activations, init schemes, bias or not, mse or
+  cross-entropy) agree across every installed backend in float64 within 1e-10 relative:
+  forward, every layer, loss, every gradient and a few SGD steps (tests/parity.py).
+- Random invalid specs are rejected by validation with a SpecError, never by a crash
+  anywhere else; and any JSON-like value given as a layer either validates or is a SpecError.
+
+Examples are few and derandomized (TensorFlow and Keras builds take a second each), so the
+suite stays fast and CI sees the same examples every time.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import FRAMEWORK_BACKENDS, require
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from parity import check_parity
+
+from backends import available_backends, get_backend
+from spec.errors import SpecError
+from spec.files import custom_task
+from spec.init import init_params
+from spec.layers import ACTIVATIONS, LAYER_TYPES
+from spec.recipe import LOSSES, OPTIMIZERS, Optimizer, Recipe
+from spec.serialize import model_from_dict, recipe_from_dict
+
+FEW = settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+KERNEL_INITS = (
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "normal:0.3",
+    "uniform:0.4",
+    "orthogonal",
+)
+BIAS_INITS = ("zeros", "normal:0.1", "uniform:0.2", "ones")
+
+
+@st.composite
+def mlp_specs(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
+    """A valid MLP spec dict (as a user would write it) and its loss."""
+    loss = draw(st.sampled_from(LOSSES))
+    layers = []
+    for _ in range(draw(st.integers(1, 3))):
+        layers.append(
+            {
+                "type": "Dense",
+                "units": draw(st.integers(1, 8)),
+                "activation": draw(st.sampled_from((None, *ACTIVATIONS))),
+                "use_bias": draw(st.booleans()),
+                "kernel_init": draw(st.sampled_from(KERNEL_INITS)),
+                "bias_init": draw(st.sampled_from(BIAS_INITS)),
+            }
+        )
+        if draw(st.booleans()) and draw(st.booleans()):  # now and then a separate Activation layer
+            layers.append({"type": "Activation", "name": draw(st.sampled_from(ACTIVATIONS))})
+    outputs = draw(st.integers(2, 4)) if loss == "cross_entropy" else draw(st.integers(1, 3))
+    layers.append({"type": "Dense", "units": outputs, "kernel_init": draw(st.sampled_from(KERNEL_INITS))})
+    return {"input_shape": [draw(st.integers(1, 6))], "layers": layers}, loss
+
+
+@pytest.fixture(scope="module")
+def framework_backends() -> list[str]:
+    names = [b for b in FRAMEWORK_BACKENDS if b in available_backends()]
+    for b in FRAMEWORK_BACKENDS:
+        if b not in names:
+            require(b)  # fails when CI requires it, else this test still covers the others
+    if not names:
+        pytest.skip("no framework backend installed")
+    return names
+
+
+@FEW
+@given(spec_and_loss=mlp_specs(), seed=st.integers(0, 2**16), lr=st.sampled_from((0.01, 0.05, 0.2)))
+def test_random_mlps_agree_across_backends_in_float64(
+    framework_backends: list[str], spec_and_loss: tuple[dict[str, Any], str], seed: int, lr: float
+) -> None:
+    spec_dict, loss = spec_and_loss
+    model = model_from_dict(spec_dict)
+    recipe = Recipe(loss=loss, optimizer=Optimizer("sgd", lr=lr), batch_size=8, shuffle_seed=seed)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(24, *model.input_shape))
+    out = model.output_shape[0]
+    y = rng.integers(0, out, 24) if loss == "cross_entropy" else rng.normal(size=(24, out))
+    for backend in framework_backends:
+        check_parity(backend, model, recipe, x, y, dtype="float64", steps=6, seed=seed)
+
+
+# ------------------------------------------------------------ invalid specs
+
+VALID = {
+    "input_shape": [4],
+    "layers": [
+        {"type": "Dense", "units": 8, "activation": "relu"},
+        {"type": "Dense", "units": 2},
+    ],
+    "recipe": {"loss": "mse", "optimizer": {"name": "sgd", "lr": 0.1}, "epochs": 2, "batch_size": 8},
+}
+NOT_A_POSITIVE_INT = st.one_of(
+    st.integers(max_value=0), st.floats(allow_nan=True), st.text(max_size=3), st.booleans(), st.none()
+)
+NOT_IN = lambda known: st.text(min_size=1, max_size=8).filter(lambda s: s not in known)  # noqa: E731
+
+
+@st.composite
+def invalid_specs(draw: st.DrawFn) -> dict[str, Any]:
+    """VALID with exactly one thing broken."""
+    spec = copy.deepcopy(VALID)
+    layer = spec["layers"][draw(st.integers(0, 1))]
+    breakage = draw(
+        st.sampled_from(
+            [
+                "units",
+                "activation",
+                "type",
+                "extra field",
+                "input_shape",
+                "init",
+                "chain",
+                "layers",
+                "epochs",
+                "batch_size",
+                "lr",
+                "optimizer",
+                "loss",
+                "momentum",
+            ]
+        )
+    )
+    if breakage == "units":
+        layer["units"] = draw(NOT_A_POSITIVE_INT)
+    elif breakage == "activation":
+        layer["activation"] = draw(st.one_of(NOT_IN(ACTIVATIONS), st.integers()))
+    elif breakage == "type":
+        layer["type"] = draw(st.one_of(NOT_IN(LAYER_TYPES), st.none(), st.integers()))
+    elif breakage == "extra field":
+        layer[draw(NOT_IN(("type", "units", "activation", "use_bias", "kernel_init", "bias_init")))] = 1
+    elif breakage == "input_shape":
+        spec["input_shape"] = draw(
+            st.one_of(st.just([]), st.lists(NOT_A_POSITIVE_INT, min_size=1, max_size=3), st.integers(), st.text())
+        )
+    elif breakage == "init":
+        layer["kernel_init"] = draw(st.one_of(NOT_IN(KERNEL_INITS), st.just("normal:-1"), st.just("uniform:abc")))
+    elif breakage == "chain":  # a layer that needs an image or a sequence after a Dense
+        spec["layers"].insert(1, draw(st.sampled_from([{"type": "Conv2D", "filters": 2, "kernel": 3},
+                                                       {"type": "MaxPool2D", "pool": 2},
+                                                       {"type": "LSTM", "units": 3},
+                                                       {"type": "LastStep"}])))  # fmt: skip
+    elif breakage == "layers":
+        spec["layers"] = draw(st.one_of(st.just([]), st.text(), st.lists(st.integers(), min_size=1), st.none()))
+    elif breakage in ("epochs", "batch_size"):
+        spec["recipe"][breakage] = draw(NOT_A_POSITIVE_INT)
+    elif breakage == "lr":
+        spec["recipe"]["optimizer"]["lr"] = draw(st.one_of(st.floats(max_value=0), st.text(), st.none()))
+    elif breakage == "optimizer":
+        spec["recipe"]["optimizer"]["name"] = draw(NOT_IN(OPTIMIZERS))
+    elif breakage == "loss":
+        spec["recipe"]["loss"] = draw(st.one_of(NOT_IN(LOSSES), st.integers()))
+    else:
+        spec["recipe"]["optimizer"]["momentum"] = draw(st.one_of(st.floats(min_value=1.0), st.floats(max_value=-1e-9)))
+    return spec
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(spec=invalid_specs())
+def test_random_invalid_specs_are_rejected_by_validation(spec: dict[str, Any]) -> None:
+    with pytest.raises(SpecError) as err:
+        model_from_dict({"input_shape": spec["input_shape"], "layers": spec["layers"]})
+        recipe_from_dict(spec["recipe"])
+    message = str(err.value)
+    assert message and "\n" not in message  # one line, for the user as is
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
+@given(spec=invalid_specs())
+def test_invalid_spec_files_fail_before_any_backend(spec: dict[str, Any], tmp_path_factory) -> None:
+    """Through the file loader too (what --spec uses); NaN/inf cannot be written as JSON."""
+    path = Path(tmp_path_factory.mktemp("spec")) / "m.json"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(SpecError):
+        custom_task(path, None, None, loss=None, seed=0)
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 70), st.floats(-2, 2), st.text(max_size=12)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=6,
+)
+FIELD_NAMES = sorted({f for cls in LAYER_TYPES.values() for f in cls.__dataclass_fields__})
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    shape=st.lists(st.integers(-1, 9), min_size=0, max_size=4),
+    layers=st.lists(
+        st.builds(
+            lambda kind, fields: {"type": kind, **fields},
+            st.sampled_from(sorted(LAYER_TYPES)),
+            st.dictionaries(st.sampled_from(FIELD_NAMES), JSON_VALUES, max_size=3),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_any_layer_dict_validates_or_is_a_spec_error(shape: list[int], layers: list[dict[str, Any]]) -> None:
+    """Arbitrary field values on every layer type: validation either accepts the spec (and
+    then it has a well-formed output shape and initial parameters) or raises SpecError."""
+    try:
+        model = model_from_dict({"input_shape": shape, "layers": layers})
+    except SpecError as err:
+        assert str(err) and "\n" not in str(err)
+        return
+    assert all(isinstance(d, int) and d > 0 for d in model.output_shape)
+    params = init_params(model, 0)
+    assert all(np.isfinite(p).all() for p in params.values())
+    if all(layer["type"] in ("Dense", "Activation") for layer in layers):  # every backend has these
+        m = get_backend("numpy").build(model, params, Recipe(), dtype="float64", device="cpu")
+        out = m.forward(m.stage(np.ones((2, *model.input_shape))))
+        assert out.shape == (2, *model.output_shape)
