@@ -17,6 +17,7 @@ import sys
 
 from backends import BACKENDS, unavailable_reason
 from backends.base import DTYPES
+from harness.recipe_cli import add_recipe_args, apply_recipe_args, parse_lrs
 from spec.errors import SpecError
 from spec.tasks import TASKS, get_task
 
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for weights, data split and batch order")
     p.add_argument("--epochs", type=int, default=None, help="override the task's epochs")
     p.add_argument("--batch-size", type=int, default=None, help="override the task's batch size")
-    p.add_argument("--lr", type=float, default=None, help="override the optimizer's learning rate")
+    p.add_argument("--lr", default=None, help="override the learning rate; a list (0.001,0.01,0.1) runs a sweep")
     p.add_argument("--reference", default="numpy", help="backend the others are compared with")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--out", default=None, help="run folder (default: a new one under reports/)")
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="your own data: a CSV of numeric features plus --target")
     p.add_argument("--target", default=None, help="the --data column to predict")
     p.add_argument("--loss", default=None, help="mse (regression) or cross_entropy (classification) for --spec/--data")
+    add_recipe_args(p)
     return p
 
 
@@ -130,12 +132,9 @@ def _main(args: argparse.Namespace) -> int:
         task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=args.seed)
     else:
         task = task_def.build(args.seed)
-    optimizer = task.recipe.optimizer
-    if args.lr is not None:
-        import dataclasses
-
-        optimizer = dataclasses.replace(optimizer, lr=args.lr)
-    task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size, optimizer=optimizer)
+    lrs = parse_lrs(args.lr)
+    task = apply_recipe_args(task, args, lr=lrs[0] if len(lrs) == 1 else None)
+    task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)
     backends = parse_backends(args.backends, args.reference)  # after the spec: it may import every framework
     try:  # only once the task is valid: a bad spec leaves no empty run folder behind
         out_dir = prepare_out_dir(args.out, task.name)
@@ -148,6 +147,28 @@ def _main(args: argparse.Namespace) -> int:
         flush=True,
     )
     bar = TrainingProgress()  # a tqdm bar on an interactive terminal, silent in CI and pipes
+    if len(lrs) > 1:  # a learning-rate sweep: one report per rate plus sweep.csv / sweep.png
+        from harness.sweep import run_lr_sweep, sweep_console
+
+        def run_at(t):
+            return run(
+                t,
+                backends,
+                dtype=args.dtype,
+                device=args.device,
+                seed=args.seed,
+                reference=args.reference,
+                timing=not args.no_timing,
+                progress=bar,
+                threads=args.threads,
+                isolate=args.isolate,
+            )
+
+        table, ok = run_lr_sweep(task, lrs, out_dir, run_at)
+        bar.close()
+        print(sweep_console(table))
+        print(f"report: {out_dir}")
+        return 0 if ok else 1
     result = run(
         task,
         backends,

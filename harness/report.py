@@ -22,6 +22,15 @@ class ReportError(RuntimeError):
     """The run folder cannot be used (exists with a report, not writable)."""
 
 
+def root_column(run: RunResult, res) -> dict[str, float]:
+    """``root``: the trained x of a Quadratic layer (task roots), the root that backend found."""
+    names = [n for info in run.task.model.infer() if info.layer.kind == "quadratic" for n in info.params]
+    if not names:
+        return {}
+    value = res.params.get(names[0])
+    return {"root": float(np.ravel(value)[0]) if value is not None else float("nan")}
+
+
 def summary_frame(run: RunResult) -> pd.DataFrame:
     rows = []
     for name, res in run.results.items():
@@ -43,6 +52,7 @@ def summary_frame(run: RunResult) -> pd.DataFrame:
                 "max_rel_loss_diff": c.trajectory.max_rel if c else zero,
                 "final_loss": res.final_loss,
                 **{m: res.metrics.get(m, float("nan")) for m in run.task.metrics},
+                **root_column(run, res),
                 "first_divergent_layer": c.first_divergent_layer if c else "",
                 "train_step_ms": step,
                 "optimizer_impl": res.implementation.get("optimizer", ""),
@@ -240,9 +250,10 @@ def console_table(summary: pd.DataFrame) -> str:
     """The summary as a compact, aligned text table."""
     cols = ["backend", "status", "max_rel_output_diff", "max_rel_grad_diff", "max_rel_param_diff", "final_loss"]
     cols += [c for c in summary.columns if c.startswith("test_")] + ["train_step_ms"]
+    cols += ["root"] if "root" in summary.columns else []
     view = summary[cols].copy()
     for c in cols[2:]:
-        fmt = "{:.2e}" if "diff" in c else "{:.4g}"
+        fmt = "{:.2e}" if "diff" in c else "{:.10g}" if c == "root" else "{:.4g}"
         view[c] = view[c].map(lambda v, fmt=fmt: "" if pd.isna(v) else fmt.format(v))
     view.columns = [c.replace("max_rel_", "rel_").replace("_diff", "") for c in cols]
     text = view.to_string(index=False)

@@ -24,6 +24,8 @@ def draw(ps: ParamSpec, rng: np.random.Generator) -> np.ndarray:
         return np.zeros(shape)
     if scheme == "ones":
         return np.ones(shape)
+    if scheme == "constant":  # "constant:V" fills with V (0 without a value)
+        return np.full(shape, arg or 0.0)
     if scheme == "unit_forget":  # LSTM bias: zeros, forget gate (second quarter) ones
         bias = np.zeros(shape)
         h = shape[-1] // 4

@@ -424,6 +424,36 @@ class Residual(Layer):
         return specs
 
 
+@dataclass(frozen=True)
+class Quadratic(Layer):
+    """y = a*x^2 + b*x + c for every input row, x one trainable scalar (the roots task).
+
+    Trained with MSE against target 0 the loss is (a*x^2 + b*x + c)^2, minimized at the
+    polynomial's real roots; x starts at ``x0`` (init ``constant:x0``).
+    """
+
+    kind: ClassVar[str] = "quadratic"
+    a: float = 1.0
+    b: float = -5.0
+    c: float = 4.0
+    x0: float = 0.0
+
+    def check(self) -> None:
+        for name in ("a", "b", "c", "x0"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise SpecError(f"Quadratic.{name} must be a finite number, got {value!r}")
+        if self.a == 0 and self.b == 0:
+            raise SpecError("Quadratic: a and b are both 0, so x has nothing to find")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _rank(self, in_shape, (1,), "a vector (features,); its values are ignored")
+        return (1,)
+
+    def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        return {"x": ParamSpec((1,), f"constant:{float(self.x0)!r}")}
+
+
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.__name__: cls
     for cls in (
@@ -442,5 +472,6 @@ LAYER_TYPES: dict[str, type[Layer]] = {
         SelfAttention,
         LastStep,
         Residual,
+        Quadratic,
     )
 }

@@ -15,6 +15,7 @@ SCHEMES = (
     "ones",
     "orthogonal",
     "unit_forget",
+    "constant",
 )
 
 
@@ -29,6 +30,10 @@ def parse_scheme(init: str) -> tuple[str, float | None]:
         value = float(arg)
     except ValueError:
         raise SpecError(f"initializer {init!r}: {arg!r} is not a number") from None
+    if name == "constant":  # any finite value, zero and negatives included
+        if value != value or value in (float("inf"), float("-inf")):
+            raise SpecError(f"initializer {init!r}: the value must be finite")
+        return name, value
     if not value > 0:
         raise SpecError(f"initializer {init!r}: the scale must be positive")
     return name, value

@@ -51,3 +51,4 @@ def get_task(name: str) -> Task:
 
 
 from spec.tasks import regression, text  # noqa: E402,F401  (registers the tasks)
+from spec.tasks import roots  # noqa: E402,F401

@@ -46,3 +46,4 @@ def build_layer(spec: Layer, in_shape: Shape, params: dict[str, np.ndarray], dty
 
 from backends.numpy.layers import core  # noqa: E402,F401  (registers the layers)
 from backends.numpy.layers import attention, sequence  # noqa: E402,F401
+from backends.numpy.layers import roots  # noqa: E402,F401

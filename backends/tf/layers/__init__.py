@@ -57,3 +57,4 @@ ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
 }
 
 from backends.tf.layers import core  # noqa: E402,F401  (registers the builders)
+from backends.tf.layers import roots  # noqa: E402,F401

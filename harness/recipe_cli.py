@@ -1,0 +1,106 @@
+"""Command-line flags for the training recipe: optimizer and hyper-parameters, l2, the roots
+task's polynomial and start, and learning-rate lists for sweeps."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+
+from spec.errors import SpecError
+from spec.recipe import EPSILON_MODES, OPTIMIZERS, Optimizer
+from spec.tasks import TaskInstance
+
+#: flag destination -> Optimizer field (every field a flag can set, lr apart)
+HYPER_FLAGS = {
+    "momentum": "momentum",
+    "nesterov": "nesterov",
+    "beta1": "beta1",
+    "beta2": "beta2",
+    "epsilon": "epsilon",
+    "epsilon_mode": "epsilon_mode",
+    "rho": "rho",
+    "initial_accumulator": "initial_accumulator",
+    "centered": "centered",
+    "weight_decay": "weight_decay",
+    "decoupled_weight_decay": "decoupled_weight_decay",
+}
+
+
+def add_recipe_args(p: argparse.ArgumentParser) -> None:
+    """The optimizer flags (``--lr`` itself stays with compare.py's other recipe overrides)."""
+    g = p.add_argument_group("optimizer (unset flags keep the task's value, or the recipe default)")
+    g.add_argument("--optimizer", default=None, help=f"one of {', '.join(OPTIMIZERS)} (default: the task's)")
+    g.add_argument("--momentum", type=float, default=None, help="sgd/rmsprop momentum in [0, 1)")
+    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None, help="sgd Nesterov momentum")
+    g.add_argument("--beta1", type=float, default=None, help="adam/adamw first-moment decay")
+    g.add_argument("--beta2", type=float, default=None, help="adam/adamw second-moment decay")
+    g.add_argument("--epsilon", type=float, default=None, help="adagrad/rmsprop/adam epsilon")
+    modes = sorted({m for ms in EPSILON_MODES.values() for m in ms})
+    g.add_argument(
+        "--epsilon-mode",
+        default=None,
+        help=f"where epsilon goes: {', '.join(modes)} (adam: outside|hat, adagrad/rmsprop: outside|inside)",
+    )
+    g.add_argument("--rho", type=float, default=None, help="rmsprop decay of the mean square (torch's alpha)")
+    g.add_argument("--initial-accumulator", type=float, default=None, help="adagrad's starting accumulator")
+    g.add_argument("--centered", action=argparse.BooleanOptionalAction, default=None, help="centered rmsprop")
+    g.add_argument("--weight-decay", type=float, default=None, help="weight decay on every parameter")
+    g.add_argument(
+        "--decoupled-weight-decay",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="p -= lr*wd*p before the step instead of g += wd*p (always on for adamw)",
+    )
+    g.add_argument("--l2", type=float, default=None, help="adds l2*sum(w^2) over kernels to the loss")
+    r = p.add_argument_group("task roots")
+    r.add_argument("--poly", default=None, help="coefficients A,B,C of A*x^2+B*x+C (default 1,-5,4)")
+    r.add_argument("--x0", type=float, default=None, help="starting value of x")
+
+
+def parse_lrs(text: str | None) -> list[float]:
+    """``None`` -> []; ``"0.01"`` -> [0.01]; ``"0.001,0.01,0.1"`` -> a sweep."""
+    if text is None:
+        return []
+    try:
+        lrs = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise SpecError(f"--lr expects a number or a comma-separated list of numbers, got {text!r}") from None
+    if not lrs or any(not (math.isfinite(lr) and lr > 0) for lr in lrs):
+        raise SpecError(f"--lr values must be positive numbers, got {text!r}")
+    if len(set(lrs)) != len(lrs):
+        raise SpecError(f"--lr lists a value twice: {text!r}")
+    return lrs
+
+
+def optimizer_from_args(base: Optimizer, args: argparse.Namespace, lr: float | None) -> Optimizer:
+    """The task's optimizer with the command line's changes. Naming another optimizer starts
+    from that optimizer's recipe defaults (keeping the task's lr), not from the old one's
+    hyper-parameters: Adam must not inherit SGD's momentum."""
+    opt = base
+    name = getattr(args, "optimizer", None)
+    if name is not None and name != base.name:
+        if name not in OPTIMIZERS:
+            raise SpecError(f"unknown optimizer {name!r} (known: {', '.join(OPTIMIZERS)})")
+        opt = Optimizer(name, lr=base.lr)
+    changes = {
+        field: getattr(args, flag) for flag, field in HYPER_FLAGS.items() if getattr(args, flag, None) is not None
+    }
+    if lr is not None:
+        changes["lr"] = lr
+    opt = dataclasses.replace(opt, **changes)
+    opt.check()
+    return opt
+
+
+def apply_recipe_args(task: TaskInstance, args: argparse.Namespace, lr: float | None) -> TaskInstance:
+    """The task with the optimizer, l2, polynomial and x0 from the command line (validated)."""
+    from spec.tasks.roots import parse_poly, with_polynomial
+
+    poly = parse_poly(args.poly) if getattr(args, "poly", None) is not None else None
+    task = with_polynomial(task, poly, getattr(args, "x0", None))
+    recipe = dataclasses.replace(task.recipe, optimizer=optimizer_from_args(task.recipe.optimizer, args, lr))
+    if getattr(args, "l2", None) is not None:
+        recipe = dataclasses.replace(recipe, l2=args.l2)
+    recipe.check()
+    return dataclasses.replace(task, recipe=recipe)
