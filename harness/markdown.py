@@ -27,6 +27,8 @@ SUMMARY_COLUMNS = {  # summary.csv column -> heading in report.md
     "max_rel_loss_diff": "rel loss curve",
     "max_rel_param_diff": "rel trained params",
     "final_loss": "final loss",
+    "prediction_agreement": "prediction agreement",
+    "root": "root",
     "first_divergent_layer": "first divergent layer",
     "train_step_ms": "train step ms",
 }

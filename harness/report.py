@@ -115,15 +115,8 @@ def layers_frame(run: RunResult) -> pd.DataFrame:
         for i, layer, d in c.layers:
             grads = [g for param, g in c.grads.items() if param.startswith(f"{layer}.")]
             worst = Diff.worst(grads) if grads else Diff(float("nan"), float("nan"))
-            rows.append(
-                dict(
-                    zip(
-                        LAYER_COLUMNS + LAYER_GRAD_COLUMNS,
-                        [n, i, layer, d.max_abs, d.max_rel, worst.max_abs, worst.max_rel],
-                        strict=True,
-                    )
-                )
-            )
+            values = [n, i, layer, d.max_abs, d.max_rel, worst.max_abs, worst.max_rel]
+            rows.append(dict(zip(LAYER_COLUMNS + LAYER_GRAD_COLUMNS, values, strict=True)))
     return pd.DataFrame(rows, columns=LAYER_COLUMNS + LAYER_GRAD_COLUMNS)
 
 
