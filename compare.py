@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="compute threads for every backend (default: all cores)",
     )
     p.add_argument(
+        "--tf32",
+        action="store_true",
+        help="allow TF32 on GPUs in the timing runs (labelled; comparisons always use full float32)",
+    )
+    p.add_argument(
         "--isolate",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -180,6 +185,7 @@ def _main(args: argparse.Namespace) -> int:
         progress=bar,
         threads=args.threads,
         isolate=args.isolate,
+        tf32_timing=args.tf32,
     )
     bar.close()
     tables = write_report(result, out_dir)

@@ -8,7 +8,7 @@ NumPy in the requested dtype; the harness never sees a framework object.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -33,6 +33,12 @@ class Batch:
     x: Any
     y: Any = None
     size: int = 0
+    #: Dropout masks for a training-mode call, native form: canonical layer name -> the
+    #: multiplier keep/(1-rate) drawn by spec.dropout.dropout_masks. Every backend then
+    #: computes y = x * mask, so all four drop the same units. A training-mode call on a
+    #: batch without a mask for some Dropout falls back to that framework's own RNG (not
+    #: comparable); inference mode ignores masks.
+    masks: dict[str, Any] = field(default_factory=dict)
 
 
 class Model(Protocol):
@@ -41,7 +47,11 @@ class Model(Protocol):
     #: what actually ran, e.g. {"optimizer": "torch.optim.SGD"}; shown in the report
     implementation: dict[str, str]
 
-    def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Batch: ...
+    def stage(
+        self, x: np.ndarray, y: np.ndarray | None = None, masks: dict[str, np.ndarray] | None = None
+    ) -> Batch:
+        """Inputs, targets and optional Dropout masks (canonical, see Batch.masks) in native form."""
+        ...
 
     def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray: ...
 
@@ -67,6 +77,15 @@ class Backend(Protocol):
 
     def unavailable(self) -> str | None:
         """Why this backend cannot run here (e.g. the framework is not installed), or None."""
+        ...
+
+    def set_threads(self, n: int) -> str:
+        """Limit the framework's compute threads to ``n``; returns what was set (for the report).
+        Call before the first build: some frameworks fix their pools on first use."""
+        ...
+
+    def allow_tf32(self, enabled: bool) -> str:
+        """Allow TF32 math on GPUs (timing runs only; ``build`` turns it off for comparisons)."""
         ...
 
     def build(

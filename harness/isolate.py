@@ -8,26 +8,34 @@ import pickle
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
 from harness.run import BackendResult, run_backend
+
+T = TypeVar("T")
+
+
+def in_fresh_process(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """``fn(*args, **kwargs)`` in a new 'spawn' process (never fork: frameworks' thread pools
+    don't survive it). Raises BrokenProcessPool if the process dies."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 def run_isolated(
     name: str, *args: object, target: Callable[..., BackendResult] = run_backend, **kwargs: object
 ) -> BackendResult:
-    """``target`` (``run_backend``) in a new 'spawn' process (never fork: frameworks' threads
-    don't survive it)."""
+    """``target`` (``run_backend``) for one backend in its own fresh process."""
     progress = kwargs.get("progress")
     if progress is not None:
         try:  # a callback crosses into the child only if it pickles; else the child runs quietly
             pickle.dumps(progress)
         except Exception:
             kwargs["progress"] = None
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        try:
-            return pool.submit(target, name, *args, **kwargs).result()
-        except BrokenProcessPool:
-            return BackendResult(
-                name, status="failed", reason="its process died (a crash in the framework, or out of memory)"
-            )
+    try:
+        return in_fresh_process(target, name, *args, **kwargs)
+    except BrokenProcessPool:
+        return BackendResult(
+            name, status="failed", reason="its process died (a crash in the framework, or out of memory)"
+        )

@@ -20,6 +20,7 @@ from harness.diff import TOLERANCES, Diff, dict_diff, scalar_diff
 from harness.metrics import test_metrics
 from harness.timing import Timing, once, peak_rss_mb, repeat
 from spec.data import batch_plan
+from spec.dropout import dropout_masks
 from spec.flops import forward_flops, train_flops
 from spec.init import init_params
 from spec.tasks import TaskInstance
@@ -93,24 +94,24 @@ def run_backend(
     timing: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
     threads: int | None = None,
+    tf32_timing: bool = False,
 ) -> BackendResult:
     """Build, probe, train and time one backend; any failure is caught into the result.
 
-    ``threads`` limits the framework's compute threads (set before the first build)."""
+    ``threads`` limits the framework's compute threads (set before the first build);
+    ``tf32_timing`` allows TF32 on GPUs for the timing runs only (labelled in the report)."""
     result = BackendResult(name)
     try:
         t_import, backend = once("import", lambda: get_backend(name))
     except BackendUnavailable as err:
-        result.status, result.reason = "skipped", str(err).split(": ", 1)[1]
-        if name in required_backends():
-            result.status = "failed"
-            result.reason = f"required backend unavailable: {result.reason}"
-        return result
+        return _skip(result, str(err).split(": ", 1)[1])
     try:
         if threads:
             result.implementation["threads"] = backend.set_threads(threads)
-        _run(backend, result, task, params, dtype, device, timing, progress)
+        _run(backend, result, task, params, dtype, device, timing, progress, tf32_timing)
         result.timings.insert(0, t_import.with_work(peak_rss_mb=result.timings[0].peak_rss_mb))
+    except BackendUnavailable as err:  # e.g. the framework has no such device here
+        return _skip(BackendResult(name, implementation=result.implementation), str(err))
     except Exception as err:  # one backend failing must not lose the others' results
         result.status = "failed"
         result.reason = f"{type(err).__name__}: {err}".strip()
@@ -118,7 +119,15 @@ def run_backend(
     return result
 
 
-def _run(backend, result, task, params, dtype, device, timing, progress) -> None:
+def _skip(result: BackendResult, reason: str) -> BackendResult:
+    """Skipped with the reason, or failed when NETPARITY_REQUIRE_BACKENDS demands the backend."""
+    result.status, result.reason = "skipped", reason
+    if result.backend in required_backends():
+        result.status, result.reason = "failed", f"required backend unavailable: {reason}"
+    return result
+
+
+def _run(backend, result, task, params, dtype, device, timing, progress, tf32_timing) -> None:
     data, recipe, spec = task.data, task.recipe, task.model
     t_build, model = once("build", lambda: backend.build(spec, params, recipe, dtype=dtype, device=device))
     model: Model
@@ -130,11 +139,16 @@ def _run(backend, result, task, params, dtype, device, timing, progress) -> None
 
     # gradients on exactly the batch the first training step will see
     plans = [batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, e) for e in range(recipe.epochs)]
-    first = plans[0][0]
-    result.loss, result.grads = model.loss_and_grads(model.stage(data.x_train[first], data.y_train[first]))
+
+    def stage_step(epoch: int, step: int, idx: np.ndarray) -> Batch:
+        """The step's batch with its Dropout masks, drawn from the shared seed (spec/dropout.py)."""
+        masks = dropout_masks(spec, len(idx), (recipe.shuffle_seed, epoch, step))
+        return model.stage(data.x_train[idx], data.y_train[idx], masks)
+
+    result.loss, result.grads = model.loss_and_grads(stage_step(0, 0, plans[0][0]))
 
     # stage every batch up front: conversion to native tensors stays out of the loop
-    staged: list[list[Batch]] = [[model.stage(data.x_train[i], data.y_train[i]) for i in plan] for plan in plans]
+    staged: list[list[Batch]] = [[stage_step(e, s, i) for s, i in enumerate(plan)] for e, plan in enumerate(plans)]
     total = sum(len(p) for p in staged)
     done = 0
     for epoch, batches in enumerate(staged):
@@ -159,6 +173,8 @@ def _run(backend, result, task, params, dtype, device, timing, progress) -> None
 
     timings = [t_build, t_first.with_work(forward_flops(spec, probe.size))]
     if timing:
+        if tf32_timing:
+            result.implementation["timing_precision"] = backend.allow_tf32(True)
         timings += time_model(backend, task, params, dtype, device, staged[0], probe)
     rss = peak_rss_mb()
     result.timings = [t.with_work(peak_rss_mb=rss) for t in timings]
@@ -186,7 +202,7 @@ def time_model(
         for b in epoch:
             model.train_step(b)
 
-    return [
+    timings = [
         t_first_step.with_work(train_flops(spec, batch.size)),
         repeat("forward", lambda: model.forward(probe)).with_work(forward_flops(spec, probe.size)),
         repeat("train_step", lambda: model.train_step(batch)).with_work(train_flops(spec, batch.size)),
@@ -194,6 +210,13 @@ def time_model(
             train_flops(spec, samples)
         ),
     ]
+    if device.startswith("cuda") and backend.name == "torch":  # small GPU steps are launch-bound
+        from backends.torch.cuda_graph import capture_train_step
+
+        t_capture, replay = once("cuda_graph_capture", lambda: capture_train_step(model, batch))
+        graph = repeat("train_step_cuda_graph", replay).with_work(train_flops(spec, batch.size))
+        timings += [t_capture, graph]
+    return timings
 
 
 def compare(result: BackendResult, ref: BackendResult, tol: dict[str, float], layer_names: list[str]) -> Comparison:
@@ -254,6 +277,7 @@ def run(
     progress: Callable[[str, int, int], None] | None = None,
     threads: int | None = None,
     isolate: bool = False,
+    tf32_timing: bool = False,
     runner: Callable[..., BackendResult] | None = None,
 ) -> RunResult:
     """Every backend from the same canonical parameters (seeded) and data; compared to ``reference``.
@@ -269,7 +293,17 @@ def run(
     layer_names = [info.name for info in task.model.infer()]
     names = list(dict.fromkeys([reference, *backends]))
     results = {
-        n: runner(n, task, params, dtype=dtype, device=device, timing=timing, progress=progress, threads=threads)
+        n: runner(
+            n,
+            task,
+            params,
+            dtype=dtype,
+            device=device,
+            timing=timing,
+            progress=progress,
+            threads=threads,
+            tf32_timing=tf32_timing,
+        )
         for n in names
     }
     tol = TOLERANCES[dtype]

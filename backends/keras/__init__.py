@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from backends.base import check_dtype, check_params
+from backends.tf.threads import require_device, set_tf32
 from spec.model import ModelSpec
 from spec.recipe import Recipe
 
@@ -34,11 +35,16 @@ class KerasBackend:
 
         return set_tf_threads(n)
 
+    def allow_tf32(self, enabled: bool) -> str:
+        return set_tf32(enabled)
+
     def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
         from backends.keras.model import KerasModel
 
         check_dtype(dtype)
         check_params(spec, params)
+        require_device(device)
+        set_tf32(False)  # TF enables TF32 by default; comparisons need full float32
         return KerasModel(spec, params, recipe, dtype, device)
 
 

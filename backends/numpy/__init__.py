@@ -27,9 +27,13 @@ class NumpyBackend:
 
         check_dtype(dtype)
         check_params(spec, params)
-        if device != "cpu":
-            raise ValueError(f"the numpy backend runs on the CPU only, not {device!r}")
-        return NumpyModel(spec, params, recipe, dtype)
+        model = NumpyModel(spec, params, recipe, dtype)
+        if device != "cpu":  # the reference stays on the CPU: GPU backends are compared with it
+            model.implementation["device"] = f"cpu (NumPy has no {device} device)"
+        return model
+
+    def allow_tf32(self, enabled: bool) -> str:
+        return "tf32 n/a (CPU)"
 
 
 BACKEND = NumpyBackend()

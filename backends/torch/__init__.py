@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.base import check_dtype, check_params
+from backends.base import BackendUnavailable, check_dtype, check_params
 from spec.model import ModelSpec
 from spec.recipe import Recipe
 
@@ -27,11 +27,24 @@ class TorchBackend:
         torch.set_num_threads(n)
         return f"torch.set_num_threads({n})"
 
+    def allow_tf32(self, enabled: bool) -> str:
+        """TF32 matmuls/convolutions on Ampere+ GPUs (10-bit mantissa: ~1e-3 relative)."""
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        torch.backends.cudnn.allow_tf32 = enabled  # on by default in torch: off unless asked
+        return f"tf32={'on' if enabled else 'off'}"
+
     def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
+        import torch
+
         from backends.torch.model import TorchModel
 
         check_dtype(dtype)
         check_params(spec, params)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendUnavailable(f"--device {device}: torch.cuda.is_available() is False (CPU build or no GPU)")
+        self.allow_tf32(False)  # comparisons need full float32; timing runs may turn it on
         return TorchModel(spec, params, recipe, dtype, device)
 
 
