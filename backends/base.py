@@ -47,9 +47,7 @@ class Model(Protocol):
     #: what actually ran, e.g. {"optimizer": "torch.optim.SGD"}; shown in the report
     implementation: dict[str, str]
 
-    def stage(
-        self, x: np.ndarray, y: np.ndarray | None = None, masks: dict[str, np.ndarray] | None = None
-    ) -> Batch:
+    def stage(self, x: np.ndarray, y: np.ndarray | None = None, masks: dict[str, np.ndarray] | None = None) -> Batch:
         """Inputs, targets and optional Dropout masks (canonical, see Batch.masks) in native form."""
         ...
 

@@ -30,6 +30,14 @@ def classification_metrics(logits: np.ndarray, data: Dataset) -> dict[str, float
     }
 
 
+def prediction_agreement(logits: np.ndarray | None, ref_logits: np.ndarray | None) -> float:
+    """Share of samples whose predicted class (argmax) equals the reference backend's (NaN if
+    either is missing): two backends can score the same accuracy on different samples."""
+    if logits is None or ref_logits is None or np.shape(logits) != np.shape(ref_logits):
+        return float("nan")
+    return float(np.mean(np.argmax(logits, axis=1) == np.argmax(ref_logits, axis=1)))
+
+
 def test_metrics(kind: str, outputs: np.ndarray, data: Dataset) -> dict[str, float]:
     if kind == "classification":
         return classification_metrics(outputs, data)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness.diff import TOLERANCES, Diff
+from harness.metrics import prediction_agreement
 from harness.run import RunResult
 from spec.serialize import model_to_dict, recipe_to_dict
 
@@ -33,9 +34,13 @@ def root_column(run: RunResult, res) -> dict[str, float]:
 
 def summary_frame(run: RunResult) -> pd.DataFrame:
     rows = []
+    ref = run.results.get(run.reference)
     for name, res in run.results.items():
         c = run.comparisons.get(name)
         is_ref = name == run.reference and res.ran
+        agreement = {}
+        if run.task.kind == "classification":
+            agreement["prediction_agreement"] = prediction_agreement(res.test_outputs, ref and ref.test_outputs)
         zero = 0.0 if is_ref else float("nan")
         step = next((t.median_ms for t in res.timings if t.phase == "train_step"), float("nan"))
         rows.append(
@@ -53,6 +58,7 @@ def summary_frame(run: RunResult) -> pd.DataFrame:
                 "final_loss": res.final_loss,
                 **{m: res.metrics.get(m, float("nan")) for m in run.task.metrics},
                 **root_column(run, res),
+                **agreement,
                 "first_divergent_layer": c.first_divergent_layer if c else "",
                 "train_step_ms": step,
                 "optimizer_impl": res.implementation.get("optimizer", ""),
@@ -242,7 +248,7 @@ def write_readable(run: RunResult, tables: dict[str, pd.DataFrame], out_dir: Pat
 def console_table(summary: pd.DataFrame) -> str:
     """The summary as a compact, aligned text table."""
     cols = ["backend", "status", "max_rel_output_diff", "max_rel_grad_diff", "max_rel_param_diff", "final_loss"]
-    cols += [c for c in summary.columns if c.startswith("test_")] + ["train_step_ms"]
+    cols += [c for c in summary.columns if c.startswith("test_") or c == "prediction_agreement"] + ["train_step_ms"]
     cols += ["root"] if "root" in summary.columns else []
     view = summary[cols].copy()
     for c in cols[2:]:

@@ -9,7 +9,9 @@ import tensorflow as tf
 
 from backends.base import Batch, Binding
 from backends.keras.layers import Ctx, build_layer
+from backends.keras.layers.dropout import find_dropouts
 from backends.keras.optim import describe, floatx, make_optimizer
+from spec.dropout import check_mask_names
 from spec.model import ModelSpec
 from spec.recipe import Recipe
 
@@ -33,6 +35,7 @@ class KerasModel:
             in_dtype = "int64" if spec.integer_inputs else dtype
             self.net = keras.Sequential([keras.Input(shape=spec.input_shape, dtype=in_dtype), *natives])
             self.bindings: list[Binding] = [b for binder in binders for b in binder()]
+            self.dropouts = find_dropouts(natives)
             for b in self.bindings:
                 b.native.assign(b.layout.to_native(params[b.name]).astype(dtype))
             self.loss_fn = LOSSES[recipe.loss]()
@@ -43,16 +46,26 @@ class KerasModel:
             "optimizer": describe(self.optimizer),
         }
 
-    def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Batch:
+    def stage(self, x: np.ndarray, y: np.ndarray | None = None, masks: dict[str, np.ndarray] | None = None) -> Batch:
+        masks = masks or {}
+        check_mask_names(masks, self.dropouts, "keras")
         with tf.device(self.device):
             xt = tf.constant(np.asarray(x), dtype=tf.int64 if self.spec.integer_inputs else self.dtype)
             yt = None
             if y is not None:
                 yt = tf.constant(np.asarray(y), dtype=tf.int64 if self.recipe.loss == "cross_entropy" else self.dtype)
-        return Batch(xt, yt, len(x))
+            mt = {k: tf.constant(np.asarray(m), dtype=self.dtype) for k, m in masks.items()}
+        return Batch(xt, yt, len(x), mt)
+
+    def _load_masks(self, batch: Batch) -> None:
+        """Dropout masks go into variables: train_on_batch takes only (x, y)."""
+        for name, dropout in self.dropouts.items():
+            dropout.load(batch.masks.get(name))
 
     def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
         with tf.device(self.device):
+            if training:
+                self._load_masks(batch)
             return np.asarray(self.net(batch.x, training=training))
 
     def activations(self, batch: Batch) -> list[np.ndarray]:
@@ -65,6 +78,7 @@ class KerasModel:
 
     def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
         trainable = [b.native for b in self.bindings if b.trainable]
+        self._load_masks(batch)
         with tf.device(self.device), tf.GradientTape() as tape:
             out = self.net(batch.x, training=True)
             loss = self.loss_fn(batch.y, out)
@@ -76,6 +90,7 @@ class KerasModel:
 
     def train_step(self, batch: Batch) -> float:
         with tf.device(self.device):
+            self._load_masks(batch)
             return float(self.net.train_on_batch(batch.x, batch.y))
 
     def params(self) -> dict[str, np.ndarray]:

@@ -6,8 +6,10 @@ import numpy as np
 
 from backends.base import Batch
 from backends.numpy.layers import NpLayer, build_layer
+from backends.numpy.layers.dropout import find_dropouts
 from backends.numpy.losses import LOSSES
 from backends.numpy.optim import describe, make_optimizer
+from spec.dropout import check_mask_names
 from spec.model import ModelSpec
 from spec.recipe import Recipe, l2_applies
 
@@ -28,17 +30,22 @@ class NumpyModel:
             for k in info.state:  # load canonical initial state into the layer's own arrays
                 layer.state[k[len(prefix) :]][...] = params[k]
             self.layers.append(layer)
+        self.dropouts = find_dropouts([(info.name, x) for info, x in zip(spec.infer(), self.layers, strict=True)])
         self.loss_fn = LOSSES[recipe.loss]
         self.optimizer = make_optimizer(recipe.optimizer)
         self.implementation = {"layers": "hand-written NumPy", "optimizer": describe(self.optimizer)}
 
-    def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Batch:
+    def stage(self, x: np.ndarray, y: np.ndarray | None = None, masks: dict[str, np.ndarray] | None = None) -> Batch:
         x = np.asarray(x, dtype=np.int64 if self.spec.integer_inputs else self.dtype)
         if y is not None:
             y = np.asarray(y, dtype=np.int64 if self.recipe.loss == "cross_entropy" else self.dtype)
-        return Batch(x, y, len(x))
+        masks = masks or {}
+        check_mask_names(masks, self.dropouts, "numpy")
+        return Batch(x, y, len(x), {k: np.asarray(v, dtype=self.dtype) for k, v in masks.items()})
 
     def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
+        for name, layer in self.dropouts.items():
+            layer.mask = batch.masks.get(name)
         x = batch.x
         for layer in self.layers:
             x = layer.forward(x, training)

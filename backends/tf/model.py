@@ -7,7 +7,9 @@ import tensorflow as tf
 
 from backends.base import Batch, Binding
 from backends.tf.layers import Ctx, build_layer
+from backends.tf.layers.dropout import find_dropouts
 from backends.tf.optim import describe, make_optimizer
+from spec.dropout import check_mask_names
 from spec.model import ModelSpec
 from spec.recipe import Recipe, l2_applies
 
@@ -38,6 +40,7 @@ class TfModel(tf.Module):
             self.trainable = _unique(b.native for b in self.bindings if b.trainable)
             self.l2_vars = _unique(b.native for b in self.bindings if b.trainable and l2_applies(b.name))
             self.optimizer = make_optimizer(recipe.optimizer, self.trainable, self.dtype)
+        self.dropouts = find_dropouts(self.calls)
         self.loss_fn = LOSSES[recipe.loss]
         x_spec = tf.TensorSpec((None, *spec.input_shape), tf.int64 if spec.integer_inputs else self.dtype)
         if recipe.loss == "cross_entropy":
@@ -75,16 +78,26 @@ class TfModel(tf.Module):
         self.optimizer.apply(self.trainable, grads)
         return loss
 
-    def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Batch:
+    def stage(self, x: np.ndarray, y: np.ndarray | None = None, masks: dict[str, np.ndarray] | None = None) -> Batch:
+        masks = masks or {}
+        check_mask_names(masks, self.dropouts, "tf")
         with tf.device(self.device):
             xt = tf.constant(np.asarray(x), dtype=tf.int64 if self.spec.integer_inputs else self.dtype)
             yt = None
             if y is not None:
                 yt = tf.constant(np.asarray(y), dtype=tf.int64 if self.recipe.loss == "cross_entropy" else self.dtype)
-        return Batch(xt, yt, len(x))
+            mt = {k: tf.constant(np.asarray(m), dtype=self.dtype) for k, m in masks.items()}
+        return Batch(xt, yt, len(x), mt)
+
+    def _load_masks(self, batch: Batch) -> None:
+        """Dropout masks go into variables: the compiled steps take only (x, y)."""
+        for name, dropout in self.dropouts.items():
+            dropout.load(batch.masks.get(name))
 
     def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
         with tf.device(self.device):
+            if training:
+                self._load_masks(batch)
             out = self._predict(batch.x) if not training else self._run(batch.x, True)
         return out.numpy()
 
@@ -98,12 +111,14 @@ class TfModel(tf.Module):
 
     def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
         with tf.device(self.device):
+            self._load_masks(batch)
             loss, grads = self._grads(batch.x, batch.y)
         by_var = {id(v): g for v, g in zip(self.trainable, grads, strict=True)}
         return float(loss), {b.name: _read(b, by_var[id(b.native)]) for b in self.bindings if b.trainable}
 
     def train_step(self, batch: Batch) -> float:
         with tf.device(self.device):
+            self._load_masks(batch)
             return float(self._step(batch.x, batch.y))
 
     def params(self) -> dict[str, np.ndarray]:

@@ -9,8 +9,10 @@ from torch import nn
 
 from backends.base import Batch, Binding
 from backends.torch.layers import Ctx, build_layer
+from backends.torch.layers.dropout import MaskedDropout
 from backends.torch.layout import NCHW
 from backends.torch.optim import describe, make_optimizer
+from spec.dropout import check_mask_names
 from spec.model import ModelSpec
 from spec.recipe import Recipe, l2_applies
 
@@ -27,6 +29,7 @@ class TorchModel:
             blocks.append(module)
             self.bindings += binds
         self.net = nn.Sequential(*blocks).to(device=self.device, dtype=self.dtype)
+        self.dropouts = {m.canonical_name: m for m in self.net.modules() if isinstance(m, MaskedDropout)}
         self._load(params)
         trainable = _unique(b.native for b in self.bindings if b.trainable)
         self.l2_params = _unique(b.native for b in self.bindings if b.trainable and l2_applies(b.name))
@@ -48,7 +51,7 @@ class TorchModel:
             tensor = tensor[b.part]
         return b.layout.from_native(tensor.detach().cpu().numpy()).copy()
 
-    def stage(self, x: np.ndarray, y: np.ndarray | None = None) -> Batch:
+    def stage(self, x: np.ndarray, y: np.ndarray | None = None, masks: dict[str, np.ndarray] | None = None) -> Batch:
         if self.spec.integer_inputs:
             xt = torch.as_tensor(np.asarray(x), dtype=torch.int64)
         else:
@@ -60,13 +63,27 @@ class TorchModel:
                 np.asarray(y), dtype=torch.int64 if self.recipe.loss == "cross_entropy" else self.dtype
             )
             yt = yt.to(self.device)
-        return Batch(xt.to(self.device), yt, len(x))
+        masks = masks or {}
+        check_mask_names(masks, self.dropouts, "torch")
+        mt = {
+            k: torch.as_tensor(self._native(np.asarray(m)), dtype=self.dtype, device=self.device)
+            for k, m in masks.items()
+        }
+        return Batch(xt.to(self.device), yt, len(x), mt)
+
+    def _native(self, a: np.ndarray) -> np.ndarray:
+        return NCHW.to_native(a) if a.ndim == 4 else a
+
+    def _load_masks(self, batch: Batch) -> None:
+        for name, module in self.dropouts.items():
+            module.mask = batch.masks.get(name)
 
     def _canonical(self, out: torch.Tensor) -> np.ndarray:
         a = out.detach().cpu().numpy()
         return NCHW.from_native(a) if a.ndim == 4 else a
 
     def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
+        self._load_masks(batch)
         self.net.train(training)
         with torch.no_grad():
             return self._canonical(self.net(batch.x))
@@ -81,6 +98,7 @@ class TorchModel:
         return outs
 
     def _loss(self, batch: Batch) -> torch.Tensor:
+        self._load_masks(batch)
         self.net.train(True)
         loss = self.loss_fn(self.net(batch.x), batch.y)
         if self.recipe.l2:

@@ -45,5 +45,6 @@ def build_layer(spec: Layer, in_shape: Shape, params: dict[str, np.ndarray], dty
 
 
 from backends.numpy.layers import core  # noqa: E402,F401  (registers the layers)
+from backends.numpy.layers import conv, dropout, norm  # noqa: E402,F401
 from backends.numpy.layers import attention, sequence  # noqa: E402,F401
 from backends.numpy.layers import roots  # noqa: E402,F401

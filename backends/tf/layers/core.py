@@ -59,4 +59,5 @@ def residual(layer: L.Residual, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
             y = c(y, training)
         return x + y
 
+    call.inner = calls  # lets the model find the Dropout layers inside
     return call, binds

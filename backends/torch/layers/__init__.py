@@ -56,5 +56,6 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 from backends.torch.layers import core  # noqa: E402,F401  (registers the builders)
+from backends.torch.layers import conv, dropout, norm  # noqa: E402,F401
 from backends.torch.layers import attention, sequence  # noqa: E402,F401
 from backends.torch.layers import roots  # noqa: E402,F401

@@ -1,0 +1,41 @@
+"""Dropout in NumPy, driven by the harness's shared masks (spec/dropout.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backends.numpy.layers import NpLayer, register
+from spec import layers as L
+
+
+@register(L.Dropout)
+class Dropout(NpLayer):
+    """Training: y = x * mask (mask = keep / (1 - rate)); inference: y = x. dx = dy * mask."""
+
+    mask: np.ndarray | None = None  # set by the model from Batch.masks before each call
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        rate = self.spec.rate
+        if not training or rate == 0:
+            self.used = None
+            return x
+        if self.mask is None:  # no shared mask: NumPy's own RNG (not comparable across backends)
+            keep = np.random.default_rng().random(x.shape) >= rate
+            self.used = (keep * (1.0 / (1.0 - rate))).astype(x.dtype)
+        else:
+            self.used = self.mask
+        return x * self.used
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy if self.used is None else dy * self.used
+
+
+def find_dropouts(named: list[tuple[str, NpLayer]]) -> dict[str, Dropout]:
+    """Canonical name -> Dropout layer, looking inside Residual blocks too."""
+    found = {}
+    for name, layer in named:
+        if isinstance(layer, Dropout):
+            found[name] = layer
+        inner = getattr(layer, "inner", ())
+        found.update(find_dropouts([(f"{name}.{j}.{x.spec.kind}", x) for j, x in enumerate(inner)]))
+    return found
