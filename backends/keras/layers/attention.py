@@ -1,0 +1,53 @@
+"""SelfAttention as keras.layers.MultiHeadAttention inside a one-input wrapper."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from backends.base import Binding
+from backends.keras.layers import Binder, Ctx, register, regularizer
+from backends.keras.layout import attention_layout
+from spec import layers as L
+
+
+@keras.saving.register_keras_serializable("netparity")
+class SelfAttention(keras.layers.Layer):
+    """mha(x, x) with Keras's causal mask: a Sequential passes one input, MHA wants two."""
+
+    def __init__(self, mha: keras.layers.MultiHeadAttention, causal: bool, **kw) -> None:
+        super().__init__(**kw)
+        self.mha, self.causal = mha, causal
+
+    def build(self, input_shape) -> None:
+        self.mha.build(input_shape, input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def call(self, x, training=None):
+        return self.mha(x, x, use_causal_mask=self.causal, training=training)
+
+
+@register(L.SelfAttention)
+def self_attention(layer: L.SelfAttention, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
+    d = ctx.in_shape[-1]
+    name = ctx.prefix.rstrip(".").replace(".", "_")
+    mha = keras.layers.MultiHeadAttention(
+        layer.heads, key_dim=d // layer.heads, kernel_regularizer=regularizer(ctx), dtype=ctx.dtype, name=f"{name}_mha"
+    )
+    # Keras keeps 1/sqrt(key_dim) as a Python float and the TF backend applies it with
+    # tf.cast(scale, dtype), which makes a float32 tensor first: in float64 the scale would be
+    # rounded to float32 (2e-8 relative for key_dim 8; SEMANTICS 1.8). A float64 scalar casts exactly.
+    mha._inverse_sqrt_key_dim = np.float64(1.0 / np.sqrt(d // layer.heads))
+    native = SelfAttention(mha, layer.causal, dtype=ctx.dtype, name=name)
+
+    def binder() -> list[Binding]:
+        dense = {"q": mha.query_dense, "k": mha.key_dense, "v": mha.value_dense, "o": mha.output_dense}
+        binds = []
+        for p, sub in dense.items():
+            for param, var in ((f"w{p}", sub.kernel), (f"b{p}", sub.bias)):
+                binds.append(Binding(ctx.prefix + param, var, attention_layout(param, layer.heads)))
+        return binds
+
+    return native, binder
