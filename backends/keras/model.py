@@ -98,6 +98,8 @@ class KerasModel:
 
 
 def _read(b: Binding, value) -> np.ndarray:
+    if isinstance(value, tf.IndexedSlices):  # an Embedding's gradient: make it the dense (vocab, dim) array
+        value = tf.convert_to_tensor(value)
     value = np.asarray(value)
     if b.part is not None:
         value = value[b.part]
