@@ -1,7 +1,7 @@
 """PNG plots of a run, drawn from its report frames (so they can be redrawn from the CSVs).
 
 - ``loss_curves.png``: every backend's training loss per step, overlaid, and below it the
-  absolute difference to the reference on a log scale (exact agreement drawn at the floor).
+  relative difference to the reference at every step on a log scale, with the tolerance.
 - ``layers.png``: per-layer max relative difference of activations (and gradients) to the
   reference, log scale, with the tolerance as a line: the first point above it is the first
   divergent layer.
@@ -21,7 +21,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-FLOOR = 1e-18  # where exact (zero) differences are drawn on a log axis
 COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "tf": "#55a868", "keras": "#c44e52"}
 TIMED_PHASES = ("forward", "train_step")
 
@@ -34,40 +33,58 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     from harness.report import atomic_write  # lazy: report imports this module
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
     atomic_write(path, buf.getvalue())
     return path
 
 
-def loss_curves(losses: pd.DataFrame, reference: str, path: Path, title: str = "") -> Path | None:
-    """Loss per training step for every backend, and |loss - reference loss| (log scale)."""
+def loss_curves(
+    losses: pd.DataFrame, reference: str, path: Path, title: str = "", tolerance: float | None = None
+) -> Path | None:
+    """Loss per training step for every backend, and below it the relative difference to the
+    reference's loss at each step (log scale; steps where they agree exactly are counted in
+    the legend, since zero has no place on a log axis)."""
     if losses.empty:
         return None
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, height_ratios=(3, 2))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, height_ratios=(3, 2))
     curves = {b: g.loss.to_numpy(dtype=float) for b, g in losses.groupby("backend", sort=False)}
     ref = curves.get(reference)
     for backend, loss in curves.items():
-        style = {"lw": 2.4, "alpha": 0.5} if backend == reference else {"lw": 1.2, "ls": "--"}
+        style = {"lw": 2.4, "alpha": 0.5} if backend == reference else {"lw": 1.0, "ls": "--"}
         top.plot(np.arange(1, len(loss) + 1), loss, label=backend, color=_color(backend), **style)
         if ref is not None and backend != reference:
             n = min(len(loss), len(ref))
-            diff = np.abs(loss[:n] - ref[:n])
-            diff = np.where(np.isfinite(diff), np.maximum(diff, FLOOR), np.nan)
-            bottom.plot(np.arange(1, n + 1), diff, label=backend, color=_color(backend), lw=1.0)
+            rel = np.abs(loss[:n] - ref[:n]) / np.maximum(np.abs(ref[:n]), np.finfo(float).tiny)
+            steps = np.arange(1, n + 1)
+            shown = np.isfinite(rel) & (rel > 0)
+            exact = int(np.sum(rel == 0))
+            label = f"{backend} ({exact}/{n} steps exact)" if exact else backend
+            bottom.plot(steps[shown], rel[shown], ".", ms=3, label=label, color=_color(backend))
     top.set_ylabel("training loss")
     top.set_yscale("log" if (losses.loss > 0).all() else "linear")
     top.legend(loc="upper right", fontsize=8)
     top.set_title(title or "loss per training step")
     bottom.set_yscale("log")
-    bottom.set_ylabel(f"|loss − {reference}|  (0 drawn at {FLOOR:.0e})")
+    bottom.set_ylabel(f"|loss − {reference}| / |{reference}|")
     bottom.set_xlabel("training step")
-    bottom.axhline(FLOOR, color="grey", lw=0.5, ls=":")
+    if tolerance is not None:
+        bottom.axhline(tolerance, color="black", lw=1, ls=":", label=f"tolerance {tolerance:.0e}")
     if ref is None:
         bottom.text(0.5, 0.5, f"the reference {reference} has no losses", ha="center", transform=bottom.transAxes)
+    elif len(curves) > 1:
+        bottom.legend(fontsize=8, loc="best")
     for ax in (top, bottom):
         ax.grid(True, which="major", alpha=0.3)
     return _save(fig, path)
+
+
+def _exact_floor(values: np.ndarray, tolerance: float) -> float:
+    """A decade below the smallest non-zero difference (and the tolerance): where exact
+    agreement is drawn, labelled 'exact', since zero has no place on a log axis."""
+    positive = values[np.isfinite(values) & (values > 0)]
+    smallest = min(float(positive.min()) if positive.size else tolerance, tolerance)
+    return 10.0 ** (np.floor(np.log10(smallest)) - 1)
 
 
 def layer_divergence(layers: pd.DataFrame, tolerance: float, path: Path, reference: str = "") -> Path | None:
@@ -76,17 +93,26 @@ def layer_divergence(layers: pd.DataFrame, tolerance: float, path: Path, referen
         return None
     fig, ax = plt.subplots(figsize=(7, 3.8))
     names = layers.drop_duplicates("layer_index").sort_values("layer_index")
-    x = names.layer_index.to_numpy()
+    grad_col = "max_rel_grad_diff" if "max_rel_grad_diff" in layers else None
+    cols = ["max_rel_diff", *([grad_col] if grad_col else [])]
+    floor = _exact_floor(layers[cols].to_numpy(dtype=float).ravel(), tolerance)
     for backend, g in layers.groupby("backend", sort=False):
         g = g.sort_values("layer_index")
-        act = np.maximum(g.max_rel_diff.to_numpy(dtype=float), FLOOR)
-        ax.plot(g.layer_index, act, marker="o", label=f"{backend} activations", color=_color(backend))
-        if "max_rel_grad_diff" in g:
-            grad = g.max_rel_grad_diff.to_numpy(dtype=float)
-            ax.plot(g.layer_index, np.maximum(grad, FLOOR), marker="x", ls="--", color=_color(backend), alpha=0.7)
+        act = g.max_rel_diff.to_numpy(dtype=float)
+        ax.plot(g.layer_index, np.where(act > 0, act, floor), marker="o", label=backend, color=_color(backend))
+        if grad_col:
+            grad = g[grad_col].to_numpy(dtype=float)
+            ax.plot(
+                g.layer_index, np.where(grad > 0, grad, floor), marker="x", ls="--", color=_color(backend), alpha=0.7
+            )
     ax.axhline(tolerance, color="black", lw=1, ls=":", label=f"tolerance {tolerance:.0e}")
     ax.set_yscale("log")
-    ax.set_xticks(x, names.layer.tolist(), rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(bottom=floor / 3)
+    bottom, top = ax.get_ylim()
+    ticks = [t for t in ax.get_yticks() if floor * 1.5 < t <= top]
+    ax.set_yticks([floor, *ticks], ["exact", *(f"1e{np.log10(t):.0f}" for t in ticks)])
+    ax.set_ylim(bottom, top)
+    ax.set_xticks(names.layer_index.to_numpy(), names.layer.tolist(), rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(f"max rel diff to {reference}" if reference else "max rel diff")
     ax.set_title("per-layer divergence (o activations, x gradients)")
     ax.grid(True, which="major", alpha=0.3)
@@ -118,12 +144,19 @@ def timing_bars(timings: pd.DataFrame, path: Path) -> Path | None:
 
 
 def write_plots(
-    tables: dict[str, pd.DataFrame], out_dir: Path, *, reference: str, tolerance: float, title: str = ""
+    tables: dict[str, pd.DataFrame],
+    out_dir: Path,
+    *,
+    reference: str,
+    tolerance: float,
+    trained_tolerance: float | None = None,
+    title: str = "",
 ) -> dict[str, Path]:
-    """Every plot that has data, keyed by what it shows; files go into ``out_dir``."""
+    """Every plot that has data, keyed by what it shows; files go into ``out_dir``.
+    ``tolerance`` applies to single evaluations (layers), ``trained_tolerance`` to the loss curve."""
     out_dir = Path(out_dir)
     made = {
-        "loss curves": loss_curves(tables["losses"], reference, out_dir / "loss_curves.png", title),
+        "loss curves": loss_curves(tables["losses"], reference, out_dir / "loss_curves.png", title, trained_tolerance),
         "per-layer divergence": layer_divergence(tables["layers"], tolerance, out_dir / "layers.png", reference),
         "timings": timing_bars(tables["timings"], out_dir / "timings.png"),
     }

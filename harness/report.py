@@ -160,11 +160,18 @@ def frames(run: RunResult) -> dict[str, pd.DataFrame]:
 # ------------------------------------------------------------------ writing
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, text: str | bytes) -> None:
     """Write to a temp file in the same folder, then rename: readers never see half a file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600; a report is an ordinary file
         with os.fdopen(fd, "wb") as fh:
             fh.write(text.encode() if isinstance(text, str) else text)
         os.replace(tmp, path)
@@ -236,9 +243,14 @@ def write_readable(run: RunResult, tables: dict[str, pd.DataFrame], out_dir: Pat
     try:
         from harness.plots import write_plots
 
-        tol = TOLERANCES[run.dtype]["single"]
+        tol = TOLERANCES[run.dtype]
         plots = write_plots(
-            tables, out_dir, reference=run.reference, tolerance=tol, title=f"{run.task.name}, {run.dtype}"
+            tables,
+            out_dir,
+            reference=run.reference,
+            tolerance=tol["single"],
+            trained_tolerance=tol["trained"],
+            title=f"{run.task.name}, {run.dtype}",
         )
     except Exception as err:  # the CSVs matter more than the pictures
         problem = f"plots could not be drawn: {type(err).__name__}: {err}"

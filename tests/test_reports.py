@@ -214,6 +214,10 @@ def test_summary_is_written_last_and_atomically(task, tmp_path: Path, monkeypatc
     assert order[-1] == "summary.csv"
     assert {"report.md", "spec.json", *(f"{n}.csv" for n in CSVS)} <= set(order)
     assert not list(tmp_path.glob(".*.tmp"))  # no temp file left behind
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in tmp_path.iterdir():  # readable like any file the user writes (mkstemp would give 0600)
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name
 
 
 def test_atomic_write_keeps_the_old_file_when_the_rename_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
