@@ -371,3 +371,15 @@ def test_a_recipe_field_left_out_keeps_its_default(tmp_path: Path) -> None:
     default = dataclasses.replace(task.recipe.optimizer, lr=0.01)
     assert task.recipe.optimizer == default and task.recipe.optimizer.beta2 == 0.999
     assert task.recipe.loss == "cross_entropy" and task.recipe.epochs == 10
+
+
+def test_the_readme_example_runs(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = cli(
+        "--spec", "examples/iris_mlp.yaml", "--data", "examples/iris.csv", "--target", "species",
+        "--backends", "numpy", "--epochs", "2", "--no-timing", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.status) == ["ok"] and summary.test_accuracy[0] > 0.5
+    assert "task custom-iris" in proc.stdout
