@@ -89,7 +89,7 @@ def _run_facts(run: RunResult) -> str:
     opt = recipe.optimizer
     layers = ", ".join(_layer_text(x) for x in task.model.layers)
     rows = [
-        ["task", f"{task.name} ({task.kind})"],
+        ["task", task.name if task.kind == task.name else f"{task.name} ({task.kind})"],
         ["dtype / device / seed", f"{run.dtype} / {run.device} / {run.seed}"],
         ["reference", run.reference],
         ["model", f"input {tuple(task.model.input_shape)} → {layers}"],
