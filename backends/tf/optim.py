@@ -129,7 +129,9 @@ class TfOpsRMSprop(RawRMSprop):
     s = rho*s + (1-rho)*g^2; [gbar = rho*gbar + (1-rho)*g; s' = s - gbar^2];
     den = sqrt(s') + eps; momentum: buf = mu*buf + g/den, var -= lr*buf; else var -= lr*g/den."""
 
-    kernel = "none: tf ops (no kernel puts epsilon outside the sqrt)"
+    def __init__(self, opt: Optimizer, variables: list[tf.Variable], dtype: tf.DType) -> None:
+        super().__init__(opt, variables, dtype)
+        self.kernel = "none: tf ops (no kernel puts epsilon outside the sqrt)"
 
     def update(self, i: int, var: tf.Variable, g: tf.Tensor) -> None:
         ms = self.ms[i]
