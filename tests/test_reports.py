@@ -170,6 +170,34 @@ def test_a_crashing_backend_fails_alone_and_everything_is_written(
     assert "FAIL" in md and reason in md
 
 
+@pytest.mark.parametrize("required", [False, True], ids=["optional", "required"])
+def test_a_framework_that_fails_to_import_is_skipped_or_failed(
+    task, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, required: bool
+) -> None:
+    from backends import REQUIRE_ENV, BackendUnavailable
+
+    real = harness_run.get_backend
+
+    def get_backend(name: str):
+        if name == "torch":
+            raise BackendUnavailable("torch: PyTorch is not installed or failed to import (ImportError: libtorch.so)")
+        return real(name)
+
+    monkeypatch.setattr(harness_run, "get_backend", get_backend)
+    if required:
+        monkeypatch.setenv(REQUIRE_ENV, "torch")
+    else:
+        monkeypatch.delenv(REQUIRE_ENV, raising=False)
+    result = run(task, ["numpy", "torch"], dtype="float64", timing=False, runner=run_backend)
+    torch = result.results["torch"]
+    assert torch.status == ("failed" if required else "skipped")
+    assert "ImportError: libtorch.so" in torch.reason
+    assert result.ok is not required
+    report.write_report(result, tmp_path)
+    summary = pd.read_csv(tmp_path / "summary.csv").set_index("backend")
+    assert summary.loc["numpy", "status"] == "ok" and summary.loc["torch", "status"] == torch.status
+
+
 def test_a_huge_learning_rate_diverges_and_is_reported(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = cli("--backends", "numpy", "--lr", "1e6", "--epochs", "2", "--no-timing", "--out", str(out))
