@@ -17,7 +17,7 @@ import sys
 
 from backends import BACKENDS, unavailable_reason
 from backends.base import DTYPES
-from harness.recipe_cli import add_recipe_args, apply_recipe_args, parse_lrs
+from harness.recipe_cli import add_recipe_args, apply_recipe_args, native_defaults, parse_lrs
 from spec.errors import SpecError
 from spec.tasks import TASKS, get_task
 
@@ -141,6 +141,7 @@ def _main(args: argparse.Namespace) -> int:
     task = apply_recipe_args(task, args, lr=lrs[0] if len(lrs) == 1 else None)
     task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)
     backends = parse_backends(args.backends, args.reference)  # after the spec: it may import every framework
+    native = native_defaults(task, backends, args, sweep=len(lrs) > 1)
     try:  # only once the task is valid: a bad spec leaves no empty run folder behind
         out_dir = prepare_out_dir(args.out, task.name)
     except ReportError as err:
@@ -186,11 +187,19 @@ def _main(args: argparse.Namespace) -> int:
         threads=args.threads,
         isolate=args.isolate,
         tf32_timing=args.tf32,
+        task_for=native.task_for(task) if native else None,
     )
     bar.close()
-    tables = write_report(result, out_dir)
+    if native:  # the defaults that differed: in each reason, defaults.csv and spec.json
+        native.annotate(result)
+        from harness.report import atomic_write
+
+        atomic_write(out_dir / "defaults.csv", native.frame().to_csv(index=False))
+    tables = write_report(result, out_dir, extra={"defaults": args.defaults})
     print(console_table(tables["summary"]))
     print(f"report: {out_dir}")
+    if native:
+        return 0 if native.ok(result) else 1
     return 0 if result.ok else 1
 
 

@@ -53,6 +53,12 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
         help="p -= lr*wd*p before the step instead of g += wd*p (always on for adamw)",
     )
     g.add_argument("--l2", type=float, default=None, help="adds l2*sum(w^2) over kernels to the loss")
+    g.add_argument(
+        "--defaults",
+        default="aligned",
+        help="aligned (default: every hyper-parameter from the recipe) or native (each framework's own "
+        "defaults where the recipe leaves them open; differences are expected and named in defaults.csv)",
+    )
     r = p.add_argument_group("task roots")
     r.add_argument("--poly", default=None, help="coefficients A,B,C of A*x^2+B*x+C (default 1,-5,4)")
     r.add_argument("--x0", type=float, default=None, help="starting value of x")
@@ -67,7 +73,7 @@ def parse_lrs(text: str | None) -> list[float]:
     except ValueError:
         raise SpecError(f"--lr expects a number or a comma-separated list of numbers, got {text!r}") from None
     if not lrs or any(not (math.isfinite(lr) and lr > 0) for lr in lrs):
-        raise SpecError(f"--lr values must be positive numbers, got {text!r}")
+        raise SpecError(f"--lr: each lr must be a positive number, got {text!r}")
     if len(set(lrs)) != len(lrs):
         raise SpecError(f"--lr lists a value twice: {text!r}")
     return lrs
@@ -104,3 +110,22 @@ def apply_recipe_args(task: TaskInstance, args: argparse.Namespace, lr: float | 
         recipe = dataclasses.replace(recipe, l2=args.l2)
     recipe.check()
     return dataclasses.replace(task, recipe=recipe)
+
+
+def pinned_fields(args: argparse.Namespace) -> set[str]:
+    """Optimizer fields the command line set explicitly (native mode leaves them alone)."""
+    return {field for flag, field in HYPER_FLAGS.items() if getattr(args, flag, None) is not None}
+
+
+def native_defaults(task: TaskInstance, backends: list[str], args: argparse.Namespace, sweep: bool):
+    """``None`` for --defaults aligned; the per-backend native tasks for --defaults native."""
+    mode = getattr(args, "defaults", "aligned")
+    if mode not in ("aligned", "native"):
+        raise SpecError(f"unknown --defaults {mode!r} (known: aligned, native)")
+    if mode == "aligned":
+        return None
+    if sweep:
+        raise SpecError("--defaults native runs one learning rate at a time, not a sweep")
+    from harness.native import NativeDefaults
+
+    return NativeDefaults.build(task, backends, pinned_fields(args))

@@ -279,12 +279,15 @@ def run(
     isolate: bool = False,
     tf32_timing: bool = False,
     runner: Callable[..., BackendResult] | None = None,
+    task_for: Callable[[str], TaskInstance] | None = None,
 ) -> RunResult:
     """Every backend from the same canonical parameters (seeded) and data; compared to ``reference``.
 
     ``isolate`` runs each backend in a fresh subprocess (fair timing: no framework's threads,
     caches or memory stay behind for the next; a crash loses only that backend), one after
-    another. ``threads`` gives every backend the same number of compute threads."""
+    another. ``threads`` gives every backend the same number of compute threads.
+    ``task_for(backend)`` gives a backend its own variant of the task (native-defaults mode:
+    same parameters and data, the framework's own hyper-parameter defaults)."""
     if runner is None:
         from harness.isolate import run_isolated
 
@@ -295,7 +298,7 @@ def run(
     results = {
         n: runner(
             n,
-            task,
+            task_for(n) if task_for else task,
             params,
             dtype=dtype,
             device=device,
