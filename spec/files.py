@@ -113,9 +113,10 @@ def read_csv_data(
         bad = values.isna() & frame[column].notna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
+            hint = "; class labels need --loss cross_entropy" if column == target else ""
             raise SpecError(
                 f"--data {path}: column {column!r} holds a non-numeric value {frame[column].iloc[row]!r} "
-                f"(data row {row + 1})"
+                f"(data row {row + 1}){hint}"
             )
         missing = values.isna() | ~np.isfinite(values.astype(float))
         if missing.any():

@@ -139,6 +139,12 @@ CASES: list[tuple[str, dict[str, str], list[str], str]] = [
         ["--data", "{d}/d.csv", "--target", "y"],
         "column 'b' holds NaN, inf or an empty cell (data row 7)",
     ),
+    (
+        "class labels without cross_entropy",
+        {"d.csv": CSV.replace("a,b,y\n0,0,0\n", "a,b,y\n0,0,cat\n")},
+        ["--data", "{d}/d.csv", "--target", "y"],
+        "column 'y' holds a non-numeric value 'cat' (data row 1); class labels need --loss cross_entropy",
+    ),
     ("empty CSV", {"d.csv": ""}, ["--data", "{d}/d.csv", "--target", "y"], "the file is empty"),
     ("--data without --target", {"d.csv": CSV}, ["--data", "{d}/d.csv"], "--data needs --target COLUMN"),
     ("--target without --data", {}, ["--target", "y"], "--target needs --data"),
