@@ -228,8 +228,12 @@ class Dropout(Layer):
 class BatchNorm(Layer):
     """y = gamma * (x - mean) / sqrt(var + eps) + beta over all but the channel (last) axis.
 
-    moving = momentum * moving + (1 - momentum) * batch_stat (Keras convention:
-    momentum is the weight of the old value).
+    Training normalizes with the batch mean and the BIASED batch variance (divide by n, the
+    count of values per channel) and updates moving = momentum * moving + (1 - momentum) *
+    batch_stat, the biased variance again (Keras convention: momentum weighs the old value;
+    torch's nn.BatchNorm would use 1 - momentum and the unbiased n/(n-1) variance, so its
+    adapter updates the buffers itself). Every training-mode call updates the moving
+    statistics, loss_and_grads included, as in every framework. Inference uses them.
     """
 
     kind: ClassVar[str] = "batch_norm"

@@ -32,9 +32,7 @@ def digits(seed: int, test_fraction: float = 0.2) -> Dataset:
 def classification(seed: int) -> TaskInstance:
     data = digits(seed)
     model = ModelSpec((8, 8, 1), (Flatten(), Dense(256, "relu"), Dense(10)))
-    recipe = Recipe(
-        "cross_entropy", Optimizer("sgd", lr=0.05, momentum=0.9), epochs=10, batch_size=32, shuffle_seed=seed
-    )
+    recipe = Recipe("cross_entropy", Optimizer("sgd", lr=0.1, momentum=0.9), epochs=8, batch_size=64, shuffle_seed=seed)
     return TaskInstance("classification", model, recipe, data, "classification", METRICS)
 
 
@@ -55,7 +53,5 @@ def image(seed: int) -> TaskInstance:
             Dense(10),
         ),
     )
-    recipe = Recipe(
-        "cross_entropy", Optimizer("sgd", lr=0.05, momentum=0.9), epochs=8, batch_size=32, shuffle_seed=seed
-    )
+    recipe = Recipe("cross_entropy", Optimizer("sgd", lr=0.1, momentum=0.9), epochs=8, batch_size=64, shuffle_seed=seed)
     return TaskInstance("image", model, recipe, data, "classification", METRICS)
