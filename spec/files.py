@@ -30,6 +30,7 @@ from spec.tasks import TaskInstance
 
 SPEC_KEYS = ("input_shape", "layers", "recipe")
 TEST_FRACTION = 0.2
+MAX_PARAMS = 50_000_000  # float64 copies per backend, gradients and optimizer state must fit in memory
 SYNTHETIC_ROWS = 256  # rows of the seeded stand-in data when a spec comes without a CSV
 METRICS = {"regression": ("test_mse", "test_mape"), "classification": ("test_accuracy", "test_loss")}
 
@@ -220,6 +221,9 @@ def custom_task(
         name = Path(spec_path).stem if spec_path else "custom"
     model = model_from_dict({"input_shape": shape, "layers": layers})
 
+    n_params = sum(math.prod(ps.shape) for ps in model.param_specs().values())
+    if n_params > MAX_PARAMS:
+        raise SpecError(f"the model has {n_params:,} parameters; more than {MAX_PARAMS:,} is too large to compare here")
     out = model.output_shape
     if classification and len(out) != 1:
         raise SpecError(f"cross_entropy needs a model with 1-D outputs (one logit per class), got output shape {out}")

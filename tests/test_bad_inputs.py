@@ -103,6 +103,12 @@ CASES: list[tuple[str, dict[str, str], list[str], str]] = [
         "Conv2D kernel 5x5 is larger than its 4x4 input",
     ),
     (
+        "a model too large to compare",
+        {"m.json": spec(layers=[{"type": "Dense", "units": 10**6}, {"type": "Dense", "units": 10**3}])},
+        ["--spec", "{d}/m.json"],
+        "the model has 1,004,001,000 parameters",
+    ),
+    (
         "unknown optimizer",
         {"m.json": spec(recipe={"optimizer": {"name": "adamax", "lr": 0.1}})},
         ["--spec", "{d}/m.json"],
