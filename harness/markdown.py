@@ -142,9 +142,10 @@ def _implementations(run: RunResult) -> str:
         impl = {k: v for k, v in res.implementation.items() if k != "traceback"}
         facts = "; ".join(f"{k}: `{v}`" for k, v in impl.items()) or "nothing recorded"
         lines.append(f"- **{name}** ({res.status}): {facts}")
+    for name, res in run.results.items():
         if res.implementation.get("traceback"):  # where a failed backend broke, folded away
             trace = res.implementation["traceback"].strip()
-            lines.append(f"  <details><summary>traceback</summary>\n\n  ```\n{trace}\n  ```\n  </details>")
+            lines += ["", f"<details><summary>{name}: traceback</summary>", "", "```", trace, "```", "", "</details>"]
     return "\n".join(lines)
 
 

@@ -168,7 +168,7 @@ def test_a_crashing_backend_fails_alone_and_everything_is_written(
     assert (losses.backend == "torch").sum() == (0 if fake.in_build else fake.step - 1)
     md = (tmp_path / "report.md").read_text()
     assert "FAIL" in md and reason in md
-    assert "<summary>traceback</summary>" in md and ("in build" in md or "in train_step" in md)
+    assert "<summary>torch: traceback</summary>" in md and ("in build" in md or "in train_step" in md)
 
 
 @pytest.mark.parametrize("required", [False, True], ids=["optional", "required"])
