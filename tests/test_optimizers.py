@@ -228,3 +228,90 @@ def test_implementation_is_reported(backend: str, opt: Optimizer, expected: str)
 def test_bad_optimizer_is_a_spec_error(opt: Optimizer, message: str) -> None:
     with pytest.raises(SpecError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         opt.check()
+
+
+# ---------------------------------------------------------------- native-defaults mode
+
+
+def _task_with(opt: Optimizer, layers: tuple = ()) -> object:
+    task = get_task("regression").build(0)
+    model = ModelSpec(task.model.input_shape, (*layers, *task.model.layers)) if layers else task.model
+    return dataclasses.replace(task, model=model, recipe=dataclasses.replace(task.recipe, optimizer=opt))
+
+
+def test_native_defaults_fill_only_open_fields() -> None:
+    from harness.native import native_task
+
+    task = _task_with(Optimizer("adam", lr=0.01))
+    keras_task, diffs = native_task(task, "keras", pinned=set())
+    assert keras_task.recipe.optimizer == Optimizer("adam", lr=0.01, epsilon=1e-7, epsilon_mode="hat")
+    assert {(d.field, d.recipe, d.native) for d in diffs} == {
+        ("epsilon", 1e-8, 1e-7),
+        ("epsilon_mode", "outside", "hat"),
+    }
+    # a flag the user gave is never replaced; neither is a value the task set on purpose
+    pinned_task, diffs = native_task(task, "keras", pinned={"epsilon"})
+    assert pinned_task.recipe.optimizer.epsilon == 1e-8 and [d.field for d in diffs] == ["epsilon_mode"]
+    chosen = _task_with(Optimizer("adagrad", lr=0.01, initial_accumulator=0.5))
+    assert native_task(chosen, "torch", set())[0].recipe.optimizer.initial_accumulator == 0.5
+    # torch's Adam and SGD defaults are the recipe's; NumPy is the reference and has none
+    assert native_task(task, "torch", set())[1] == []
+    assert native_task(task, "numpy", set())[1] == []
+
+
+def test_native_layer_defaults_reach_nested_layers() -> None:
+    from harness.native import native_task
+    from spec.layers import BatchNorm, Dense, LayerNorm, Residual
+
+    layers = (Dense(10), BatchNorm(), Residual((LayerNorm(), Dense(10))))
+    task = _task_with(Optimizer("sgd", lr=0.01), layers)
+    keras_task, diffs = native_task(task, "keras", set())
+    assert {(d.where, d.field, d.native) for d in diffs} == {
+        ("1.batch_norm", "epsilon", 1e-3),
+        ("1.batch_norm", "momentum", 0.99),
+        ("2.residual.0.layer_norm", "epsilon", 1e-3),
+    }
+    assert keras_task.model.layers[2].layers[0] == LayerNorm(epsilon=1e-3)
+    assert native_task(task, "torch", set())[1] == []  # the spec's norm defaults are torch's
+
+
+def test_native_exit_status_logic() -> None:
+    from harness.native import Difference, NativeDefaults
+    from harness.run import BackendResult, RunResult
+
+    nd = NativeDefaults({}, [Difference("keras", "optimizer", "epsilon", 1e-8, 1e-7)])
+
+    def result(**statuses: str) -> RunResult:
+        results = {n: BackendResult(n, status=s) for n, s in statuses.items()}
+        return RunResult(None, "float64", "cpu", 0, "numpy", results, {})
+
+    assert nd.ok(result(numpy="ok", torch="ok", keras="mismatch"))  # explained by keras's epsilon
+    assert not nd.ok(result(numpy="ok", torch="mismatch", keras="ok"))  # torch had no different default
+    assert not nd.ok(result(numpy="ok", torch="ok", keras="failed"))
+    run = result(numpy="ok", keras="mismatch")
+    nd.annotate(run)
+    assert run.results["keras"].reason == "native defaults: optimizer epsilon=1e-07 (recipe 1e-08)"
+
+
+@pytest.mark.slow
+def test_cli_native_defaults(tmp_path) -> None:
+    from test_roots import cli
+
+    out = tmp_path / "native"
+    args = ["--task", "regression", "--optimizer", "rmsprop", "--lr", "0.001", "--dtype", "float64"]
+    args += ["--epochs", "2", "--no-timing", "--no-isolate", "--defaults", "native", "--out", str(out)]
+    proc = cli(*args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    import pandas as pd
+
+    defaults = pd.read_csv(out / "defaults.csv")
+    assert {"torch", "keras", "tf"} <= set(defaults.backend)
+    rows = set(zip(defaults.backend, defaults.field, defaults.native.astype(str), strict=True))
+    assert ("torch", "rho", "0.99") in rows and ("keras", "epsilon_mode", "inside") in rows
+    summary = pd.read_csv(out / "summary.csv").set_index("backend")
+    assert summary.loc["numpy", "status"] == "ok"
+    for b in set(defaults.backend) & set(summary.index):
+        assert summary.loc[b, "status"] == "mismatch" and "native defaults:" in summary.loc[b, "reason"]
+    assert cli("--defaults", "bogus", "--out", str(tmp_path / "x")).returncode == 2
+    sweep = cli("--task", "roots", "--defaults", "native", "--lr", "0.1,0.2", "--out", str(tmp_path / "y"))
+    assert sweep.returncode == 2 and "not a sweep" in sweep.stderr
