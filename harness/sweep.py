@@ -9,6 +9,7 @@ else that is not ``ok`` (a mismatch, a failure, one backend diverging alone) fai
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from harness.run import RunResult
 from spec.tasks import TaskInstance
 
 AGREEING = ("ok", "skipped")
+FLOOR = 1e-18  # where an exact zero loss is drawn on the log axis
 
 
 def with_lr(task: TaskInstance, lr: float) -> TaskInstance:
@@ -70,18 +72,28 @@ def run_lr_sweep(
 
 
 def sweep_plot(curves: dict[float, dict[str, np.ndarray]], reference: str, path: Path, title: str) -> Path:
-    """Training loss per step for each rate (colour); the reference solid, other backends dashed."""
-    from harness.plots import _save, plt
+    """Training loss per step for each rate (colour); the reference solid, other backends dashed.
+    An exact zero loss is drawn at a floor, a diverging curve is cut at 1000x the largest
+    starting loss and marked "diverged"."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     cmap = plt.get_cmap("viridis")
+    starts = [c[0] for per in curves.values() for c in per.values() if len(c) and np.isfinite(c[0])]
+    top = 1e3 * max(starts) if starts else None
     for i, (lr, per_backend) in enumerate(curves.items()):
         color = cmap(i / max(len(curves) - 1, 1))
         for backend, loss in per_backend.items():
             if not len(loss):
                 continue
-            shown = np.where(np.isfinite(loss) & (loss > 0), loss, np.nan)
+            shown = np.where(np.isfinite(loss), np.maximum(loss, FLOOR), np.nan)
             is_ref = backend == reference
+            label = f"lr={lr:g}" if is_ref else None
+            if is_ref and top is not None and not (np.nanmax(shown) <= top):
+                label += " (diverged)"
             ax.plot(
                 np.arange(1, len(loss) + 1),
                 shown,
@@ -89,14 +101,21 @@ def sweep_plot(curves: dict[float, dict[str, np.ndarray]], reference: str, path:
                 lw=2.2 if is_ref else 1.0,
                 ls="-" if is_ref else "--",
                 alpha=0.6 if is_ref else 0.9,
-                label=f"lr={lr:g}" if is_ref else None,
+                marker="o" if len(loss) < 3 else None,
+                label=label,
             )
     ax.set_yscale("log")
+    if top is not None:
+        ax.set_ylim(top=top)
     ax.set_xlabel("training step")
-    ax.set_ylabel("training loss (log)")
+    ax.set_ylabel(f"training loss (log; exact 0 drawn at {FLOOR:g})")
     ax.set_title(f"{title}: learning-rate sweep ({reference} solid, other backends dashed)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+    return path
 
 
 def sweep_console(table: pd.DataFrame) -> str:
