@@ -343,7 +343,13 @@ class LSTM(Layer):
 
 @dataclass(frozen=True)
 class SelfAttention(Layer):
-    """Multi-head softmax(q k^T / sqrt(d_head) + mask) v, then y = heads @ wo + bo."""
+    """Multi-head softmax(q k^T / sqrt(d_head) + mask) v, then y = heads @ wo + bo.
+
+    q = x wq + bq, k = x wk, v = x wv + bv: no key bias. It could never change the output
+    (it adds q.bk to every score of a query, and softmax ignores such a shift), so its exact
+    gradient is zero and any value it takes in training is rounding noise (amplified ~lr/eps
+    by Adam). Backends whose layer has one hold it at zero, frozen.
+    """
 
     kind: ClassVar[str] = "self_attention"
     heads: int
@@ -364,7 +370,8 @@ class SelfAttention(Layer):
         specs = {}
         for p in "qkvo":
             specs[f"w{p}"] = ParamSpec((d, d), self.kernel_init, d, d)
-            specs[f"b{p}"] = ParamSpec((d,), "zeros", d, d)
+            if p != "k":
+                specs[f"b{p}"] = ParamSpec((d,), "zeros", d, d)
         return specs
 
 

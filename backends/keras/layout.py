@@ -26,12 +26,12 @@ def from_native(name: str, value: np.ndarray) -> np.ndarray:
 
 def attention_layout(param: str, heads: int) -> LayoutMap:
     """SelfAttention parameter ``param`` in MultiHeadAttention's per-head layout (SEMANTICS
-    Appendix A): wq/wk/wv (d, d) -> kernel (d, heads, d/heads), bq/bk/bv (d,) -> bias
+    Appendix A): wq/wk/wv (d, d) -> kernel (d, heads, d/heads), bq/bv (d,) -> bias
     (heads, d/heads), wo (d, d) -> kernel (heads, d/heads, d), bo (d,) unchanged. Heads split
     the last canonical axis in the same order as torch's, so these are plain reshapes."""
     if param in ("wq", "wk", "wv"):
         return LayoutMap(lambda a: a.reshape(a.shape[0], heads, -1), lambda a: a.reshape(a.shape[0], -1))
-    if param in ("bq", "bk", "bv"):
+    if param in ("bq", "bv"):
         return LayoutMap(lambda a: a.reshape(heads, -1), lambda a: a.reshape(-1))
     if param == "wo":
         return LayoutMap(lambda a: a.reshape(heads, -1, a.shape[-1]), lambda a: a.reshape(-1, a.shape[-1]))

@@ -46,8 +46,12 @@ def self_attention(layer: L.SelfAttention, ctx: Ctx) -> tuple[keras.layers.Layer
         dense = {"q": mha.query_dense, "k": mha.key_dense, "v": mha.value_dense, "o": mha.output_dense}
         binds = []
         for p, sub in dense.items():
-            for param, var in ((f"w{p}", sub.kernel), (f"b{p}", sub.bias)):
-                binds.append(Binding(ctx.prefix + param, var, attention_layout(param, layer.heads)))
+            binds.append(Binding(ctx.prefix + f"w{p}", sub.kernel, attention_layout(f"w{p}", layer.heads)))
+            if p != "k":
+                binds.append(Binding(ctx.prefix + f"b{p}", sub.bias, attention_layout(f"b{p}", layer.heads)))
+        # MultiHeadAttention's key bias has no canonical counterpart (spec.layers.SelfAttention): zero, frozen
+        mha.key_dense.bias.assign(np.zeros(mha.key_dense.bias.shape, dtype=ctx.dtype))
+        mha.key_dense.bias.trainable = False
         return binds
 
     return native, binder

@@ -11,7 +11,7 @@ from spec import layers as L
 
 @register(L.SelfAttention)
 class SelfAttention(NpLayer):
-    """q, k, v = x wq + bq, ...; heads split the last axis; y = concat_h(softmax(q k^T / sqrt(dh) + mask) v) wo + bo.
+    """q = x wq + bq, k = x wk, v = x wv + bv; heads split the last axis; y = concat_h(softmax(q k^T / sqrt(dh) + mask) v) wo + bo.
 
     The causal mask blocks keys after the query (score -inf, weight exactly 0).
     """
@@ -30,7 +30,9 @@ class SelfAttention(NpLayer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         p = self.params
         self.x = x
-        self.q, self.k, self.v = (self._split(x @ p[f"w{n}"] + p[f"b{n}"]) for n in "qkv")
+        self.q = self._split(x @ p["wq"] + p["bq"])
+        self.k = self._split(x @ p["wk"])  # no key bias (see spec.layers.SelfAttention)
+        self.v = self._split(x @ p["wv"] + p["bv"])
         self.scale = self.dtype.type(1.0 / np.sqrt(self.q.shape[-1]))
         scores = (self.q @ self.k.swapaxes(-1, -2)) * self.scale  # (N, heads, T, T)
         if self.spec.causal:
@@ -58,6 +60,7 @@ class SelfAttention(NpLayer):
         for name, d_proj in (("q", dq), ("k", dk), ("v", dv)):
             d_proj = flat(self._merge(d_proj))
             np.matmul(flat(self.x).T, d_proj, out=g[f"w{name}"])
-            d_proj.sum(axis=0, out=g[f"b{name}"])
+            if f"b{name}" in g:
+                d_proj.sum(axis=0, out=g[f"b{name}"])
             dx += (d_proj @ p[f"w{name}"].T).reshape(self.x.shape)
         return dx

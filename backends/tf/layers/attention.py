@@ -15,7 +15,7 @@ def self_attention(layer: L.SelfAttention, ctx: Ctx) -> tuple[TfLayer, list[Bind
     steps, d = ctx.in_shape
     heads, head_dim = layer.heads, d // layer.heads
     weights, binds = {}, []
-    for name in ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo"):
+    for name in ("wq", "bq", "wk", "wv", "bv", "wo", "bo"):  # no key bias (spec.layers.SelfAttention)
         weights[name], b = ctx.variable(name)
         binds.append(b)
     scale = tf.constant(1.0 / np.sqrt(head_dim), ctx.dtype)
@@ -25,7 +25,9 @@ def self_attention(layer: L.SelfAttention, ctx: Ctx) -> tuple[TfLayer, list[Bind
         return tf.transpose(tf.reshape(a, (tf.shape(a)[0], steps, heads, head_dim)), (0, 2, 1, 3))
 
     def call(x: tf.Tensor, training: bool = False) -> tf.Tensor:
-        q, k, v = (split(tf.tensordot(x, weights[f"w{p}"], 1) + weights[f"b{p}"]) for p in "qkv")
+        q = split(tf.tensordot(x, weights["wq"], 1) + weights["bq"])
+        k = split(tf.tensordot(x, weights["wk"], 1))
+        v = split(tf.tensordot(x, weights["wv"], 1) + weights["bv"])
         scores = tf.matmul(q, k, transpose_b=True) * scale
         if layer.causal:
             scores = tf.where(allowed, scores, tf.constant(-np.inf, ctx.dtype))

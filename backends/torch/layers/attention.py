@@ -33,6 +33,13 @@ def self_attention(layer: L.SelfAttention, ctx: Ctx) -> tuple[nn.Module, list[Bi
     for j, p in enumerate("qkv"):
         rows = slice(j * d, (j + 1) * d)
         binds.append(bind(ctx, f"w{p}", mha.in_proj_weight, part=(rows, slice(None))))
-        binds.append(bind(ctx, f"b{p}", mha.in_proj_bias, part=(rows,)))
+        if p != "k":
+            binds.append(bind(ctx, f"b{p}", mha.in_proj_bias, part=(rows,)))
+    # The packed in_proj_bias has a key part the canonical layer lacks (spec.layers.SelfAttention):
+    # hold it at zero by zeroing its gradient, so no optimizer moves it (m = v = 0 in Adam).
+    key_rows = slice(d, 2 * d)
+    with torch.no_grad():
+        mha.in_proj_bias[key_rows] = 0
+    mha.in_proj_bias.register_hook(lambda g: torch.cat([g[:d], torch.zeros_like(g[key_rows]), g[2 * d :]]))
     binds += [bind(ctx, "wo", mha.out_proj.weight), bind(ctx, "bo", mha.out_proj.bias)]
     return SelfAttention(mha, steps, layer.causal), binds
