@@ -138,7 +138,8 @@ def describe(optimizer: NpOptimizer) -> str:
     bits = [f"epsilon {o.epsilon_mode}"] if o.name != "sgd" else []
     if o.weight_decay:
         bits.append("decoupled decay" if o.decoupled else "coupled decay")
-    return f"numpy {type(optimizer).__name__}" + (f" ({', '.join(bits)})" if bits else "")
+    name = "AdamW" if o.name == "adamw" else type(optimizer).__name__
+    return f"numpy {name}" + (f" ({', '.join(bits)})" if bits else "")
 
 
 def make_optimizer(opt: Optimizer) -> NpOptimizer:
