@@ -412,3 +412,21 @@ def test_the_readme_example_runs(tmp_path: Path) -> None:
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.status) == ["ok"] and summary.test_accuracy[0] > 0.5
     assert "task custom-iris" in proc.stdout
+
+
+def test_stand_in_data_fits_token_and_image_models(tmp_path: Path) -> None:
+    import yaml
+
+    tokens = {"input_shape": [6], "layers": [{"type": "Embedding", "vocab": 20, "dim": 4}, {"type": "LastStep"},
+                                             {"type": "Dense", "units": 3}]}  # fmt: skip
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(tokens))
+    task = custom_task(tmp_path / "t.yaml", None, None, loss="cross_entropy", seed=0)
+    assert task.data.x_train.dtype.kind == "i" and 0 <= task.data.x_train.min() and task.data.x_train.max() < 20
+    assert task.data.x_train.shape[1:] == (6,) and set(np.unique(task.data.y_train)) <= {0, 1, 2}
+
+    image = {"input_shape": [5, 5, 2], "layers": [{"type": "Conv2D", "filters": 2, "kernel": 3}]}
+    (tmp_path / "i.json").write_text(json.dumps(image))
+    task = custom_task(tmp_path / "i.json", None, None, loss=None, seed=0)
+    assert task.kind == "regression" and task.data.y_train.shape[1:] == (3, 3, 2)  # mse on the whole feature map
+    result = run(task, ["numpy"], dtype="float64", timing=False, runner=run_backend)
+    assert result.results["numpy"].status == "ok", result.results["numpy"].reason
