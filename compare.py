@@ -4,9 +4,11 @@
     python compare.py --task regression
     python compare.py --task regression --dtype float64 --backends numpy,torch --out my-run
     python compare.py --list
+    python compare.py --spec my_model.yaml --data my_data.csv --target price
+    python compare.py --data iris.csv --target species --loss cross_entropy
 
-Exit status: 0 when every backend agrees with the reference within tolerance, 1 when one
-disagrees, fails or diverges, 2 on bad usage.
+Every run folder gets CSVs, PNG plots and report.md. Exit status: 0 when every backend agrees
+with the reference within tolerance, 1 when one disagrees, fails or diverges, 2 on bad usage.
 """
 
 from __future__ import annotations
