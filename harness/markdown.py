@@ -84,7 +84,16 @@ def _layer_text(layer: Layer) -> str:
     return f"{type(layer).__name__}({', '.join(fields)})"
 
 
-def _run_facts(run: RunResult) -> str:
+def _files(out_dir: Path | None) -> str:
+    names = {"summary.csv", "spec.json"}
+    if out_dir is not None:
+        names |= {
+            p.name for p in Path(out_dir).iterdir() if p.suffix in (".csv", ".json") and not p.name.startswith(".")
+        }
+    return "\n".join(f"- `{n}`" + (f": {FILE_NOTES[n]}" if n in FILE_NOTES else "") for n in sorted(names))
+
+
+def _run_facts(run: RunResult, extra: dict) -> str:
     task, recipe, data = run.task, run.task.recipe, run.task.data
     opt = recipe.optimizer
     layers = ", ".join(_layer_text(x) for x in task.model.layers)
@@ -96,6 +105,7 @@ def _run_facts(run: RunResult) -> str:
         ["recipe", f"{recipe.loss}, {opt.name} lr={opt.lr}, {recipe.epochs} epochs, batch {recipe.batch_size}"],
         ["data", f"{len(data.x_train)} training rows, {len(data.x_test)} test rows"],
     ]
+    rows += [[k, v] for k, v in extra.items() if isinstance(v, (str, int, float, bool))]
     return table(rows, ["", ""])
 
 
@@ -169,14 +179,32 @@ def _timings(timings: pd.DataFrame) -> str:
     return note + "\n\n" + table(rows, ["phase", *backends])
 
 
-def render_report(run: RunResult, tables: dict[str, pd.DataFrame], plots: dict[str, Path], problem: str = "") -> str:
-    """The whole report.md; ``plots`` maps a caption to a PNG in the same folder."""
+FILE_NOTES = {
+    "summary.csv": "one row per backend (the table above, every column)",
+    "spec.json": "the exact model, recipe and seed of this run",
+    "layers.csv": "per-layer differences",
+    "losses.csv": "the loss of every training step",
+}
+
+
+def render_report(
+    run: RunResult,
+    tables: dict[str, pd.DataFrame],
+    plots: dict[str, Path],
+    problem: str = "",
+    *,
+    extra: dict | None = None,
+    out_dir: Path | None = None,
+) -> str:
+    """The whole report.md; ``plots`` maps a caption to a PNG in the same folder. Simple values
+    in ``extra`` (what write_report also stores in spec.json) join the run facts; ``out_dir``
+    lists the folder's data files (summary.csv is named even before it is written)."""
     tol = TOLERANCES[run.dtype]["single"]
     parts = [
         f"# netparity: {run.task.name}, {run.dtype}",
         verdict(run),
         "## Run",
-        _run_facts(run),
+        _run_facts(run, extra or {}),
         "## Summary",
         "Normwise relative differences (`max|a − b| / max|b|`) to the reference; the full numbers are in `summary.csv`.",
         _summary(tables["summary"]),
@@ -193,7 +221,6 @@ def render_report(run: RunResult, tables: dict[str, pd.DataFrame], plots: dict[s
         parts.append(f"> {problem}")
     parts += [
         "## Files",
-        "`summary.csv`, `losses.csv`, `outputs.csv`, `grads.csv`, `layers.csv`, `timings.csv`, `spec.json` "
-        "(the exact model and recipe of this run).",
+        _files(out_dir),
     ]
     return "\n\n".join(parts) + "\n"

@@ -229,12 +229,12 @@ def write_report(
     }
     atomic_write(out_dir / "spec.json", json.dumps(meta, indent=2, default=str))
     if readable:
-        write_readable(run, tables, out_dir)
+        write_readable(run, tables, out_dir, extra)
     atomic_write(out_dir / REPORT_MARKER, tables["summary"].to_csv(index=False))
     return tables
 
 
-def write_readable(run: RunResult, tables: dict[str, pd.DataFrame], out_dir: Path) -> None:
+def write_readable(run: RunResult, tables: dict[str, pd.DataFrame], out_dir: Path, extra: dict | None = None) -> None:
     """PNG plots and report.md; a plotting failure is noted in report.md, never fatal."""
     from harness.markdown import render_report
 
@@ -254,7 +254,7 @@ def write_readable(run: RunResult, tables: dict[str, pd.DataFrame], out_dir: Pat
         )
     except Exception as err:  # the CSVs matter more than the pictures
         problem = f"plots could not be drawn: {type(err).__name__}: {err}"
-    atomic_write(out_dir / "report.md", render_report(run, tables, plots, problem))
+    atomic_write(out_dir / "report.md", render_report(run, tables, plots, problem, extra=extra, out_dir=out_dir))
 
 
 def console_table(summary: pd.DataFrame) -> str:

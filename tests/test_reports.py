@@ -284,7 +284,7 @@ def test_report_md_and_plots(task, tmp_path: Path) -> None:
         res.activations = [a if i < 2 else a + 1.0 for i, a in enumerate(res.activations)]
 
     result = run(task, ["numpy", "torch"], dtype="float64", timing=True, runner=numpy_as("torch", perturb))
-    report.write_report(result, tmp_path)
+    report.write_report(result, tmp_path, extra={"defaults": "aligned", "nested": {"not": "shown"}})
     for png in ("loss_curves.png", "layers.png", "timings.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     md = (tmp_path / "report.md").read_text()
@@ -298,6 +298,8 @@ def test_report_md_and_plots(task, tmp_path: Path) -> None:
         assert f"]({png})" in md
     assert "numpy SGD" in md  # what ran per backend
     assert "| train_step |" in md  # timing table with spread
+    assert "- `layers.csv`: per-layer differences" in md and "- `summary.csv`" in md
+    assert "| defaults | aligned |" in md and "nested" not in md  # simple extras join the run facts
 
 
 def test_progress_bar_only_on_an_interactive_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
