@@ -156,13 +156,14 @@ def synthetic_data(model: ModelSpec, classification: bool, seed: int) -> Dataset
     n = SYNTHETIC_ROWS
     if model.integer_inputs:
         x = rng.integers(0, model.layers[0].vocab, (n, *model.input_shape))
-        features = np.eye(model.layers[0].vocab)[x].reshape(n, -1)
+        features = rng.normal(size=(model.layers[0].vocab, 4))[x].reshape(n, -1)  # a random embedding
     else:
         x = rng.normal(size=(n, *model.input_shape))
         features = x.reshape(n, -1)
     out_shape = model.output_shape
-    teacher = rng.normal(size=(features.shape[1], math.prod(out_shape))) / math.sqrt(features.shape[1])
-    signal = features @ teacher
+    # the teacher goes through 8 hidden units: memory stays small for large inputs and outputs
+    hidden = features @ rng.normal(size=(features.shape[1], 8)) / math.sqrt(features.shape[1])
+    signal = np.tanh(hidden) @ rng.normal(size=(8, math.prod(out_shape)))
     if classification:
         y = signal.argmax(axis=1).astype(np.int64)
     else:
