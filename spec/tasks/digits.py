@@ -53,5 +53,7 @@ def image(seed: int) -> TaskInstance:
             Dense(10),
         ),
     )
-    recipe = Recipe("cross_entropy", Optimizer("sgd", lr=0.1, momentum=0.9), epochs=8, batch_size=64, shuffle_seed=seed)
+    recipe = Recipe(
+        "cross_entropy", Optimizer("sgd", lr=0.05, momentum=0.9), epochs=6, batch_size=64, shuffle_seed=seed
+    )
     return TaskInstance("image", model, recipe, data, "classification", METRICS)
