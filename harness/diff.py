@@ -36,16 +36,15 @@ class Diff:
     max_rel: float
 
     @staticmethod
-    def of(a: np.ndarray, ref: np.ndarray, floor: float = 0.0) -> Diff:
-        """Max abs and normwise relative difference of ``a`` against ``ref`` (NaN if shapes differ);
-        the relative one divides by ``max|ref|``, or by ``floor`` when that is larger."""
+    def of(a: np.ndarray, ref: np.ndarray) -> Diff:
+        """Max abs and normwise relative difference of ``a`` against ``ref`` (NaN if shapes differ)."""
         a, ref = np.asarray(a, dtype=np.float64), np.asarray(ref, dtype=np.float64)
         if a.shape != ref.shape:
             return Diff(float("nan"), float("nan"))
         if a.size == 0:
             return Diff(0.0, 0.0)
         abs_diff = float(np.max(np.abs(a - ref)))
-        scale = max(float(np.max(np.abs(ref))), floor)
+        scale = float(np.max(np.abs(ref)))
         rel = abs_diff / scale if scale > 0 else (0.0 if abs_diff == 0 else float("inf"))
         return Diff(abs_diff, rel)
 
@@ -61,25 +60,9 @@ class Diff:
         return bool(self.max_rel <= tol)  # False for NaN
 
 
-# An array whose largest entry is below NEGLIGIBLE x the largest entry of its whole set (all
-# gradients, all parameters) is judged on that floor instead of its own scale. Its rounding
-# error follows the size of the terms that produced it, not of the result: e.g. the gradient
-# of an attention key bias is exactly zero in exact arithmetic (softmax ignores a shift of a
-# query's scores), so each backend returns rounding noise (~1e-19) there, and noise against
-# noise is a relative difference of O(1) that proves nothing. A real formula error in such an
-# array is still caught: it is far larger than the floor times the tolerance.
-NEGLIGIBLE = 1e-3
-
-
-def negligible_floor(ref: dict[str, np.ndarray]) -> float:
-    """NEGLIGIBLE x the largest entry over all arrays of ``ref``."""
-    return NEGLIGIBLE * max((float(np.max(np.abs(v))) for v in ref.values() if np.size(v)), default=0.0)
-
-
 def dict_diff(a: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> tuple[Diff, dict[str, Diff]]:
     """Per-name diffs and their worst; a name missing on one side counts as NaN."""
-    floor = negligible_floor(ref)
-    per = {k: Diff.of(a[k], ref[k], floor) if k in a else Diff(float("nan"), float("nan")) for k in ref}
+    per = {k: Diff.of(a[k], ref[k]) if k in a else Diff(float("nan"), float("nan")) for k in ref}
     return Diff.worst(list(per.values())), per
 
 
