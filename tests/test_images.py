@@ -71,6 +71,18 @@ def test_batch_norm_and_dropout_on_vectors(backend: str, dtype: str) -> None:
     check_parity(backend, spec, recipe, x, y, dtype=dtype, steps=9)
 
 
+@pytest.mark.parametrize("backend", backend_params(FRAMEWORK_BACKENDS))
+def test_dropout_inside_residual(backend: str) -> None:
+    """Masks reach a Dropout nested in a Residual block too (named "0.residual.1.dropout")."""
+    require(backend)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 8))
+    y = (x[:, 0] > 0).astype(np.int64)
+    spec = ModelSpec((8,), (L.Residual((L.Dense(8, "tanh"), L.Dropout(0.4))), L.Dense(2)))
+    recipe = Recipe(loss="cross_entropy", optimizer=Optimizer("sgd", lr=0.1), batch_size=16)
+    check_parity(backend, spec, recipe, x, y, dtype="float64", steps=6)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("backend", backend_params(FRAMEWORK_BACKENDS))
 @pytest.mark.parametrize("task_name", ["classification", "image"])
