@@ -71,7 +71,4 @@ def regularizer(ctx: Ctx) -> keras.regularizers.Regularizer | None:
     return ExactL2(ctx.recipe.l2) if ctx.recipe.l2 else None
 
 
-from backends.keras.layers import core  # noqa: E402,F401  (registers the builders)
-from backends.keras.layers import conv, dropout, norm  # noqa: E402,F401
-from backends.keras.layers import roots  # noqa: E402,F401
-from backends.keras.layers import attention, sequence  # noqa: E402,F401
+from backends.keras.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)

@@ -44,7 +44,4 @@ def build_layer(spec: Layer, in_shape: Shape, params: dict[str, np.ndarray], dty
     return LAYERS[type(spec)](spec, in_shape, params, dtype)
 
 
-from backends.numpy.layers import core  # noqa: E402,F401  (registers the layers)
-from backends.numpy.layers import conv, dropout, norm  # noqa: E402,F401
-from backends.numpy.layers import attention, sequence  # noqa: E402,F401
-from backends.numpy.layers import roots  # noqa: E402,F401
+from backends.numpy.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the layers)

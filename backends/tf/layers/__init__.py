@@ -56,7 +56,4 @@ ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "softmax": lambda x: tf.nn.softmax(x, axis=-1),
 }
 
-from backends.tf.layers import core  # noqa: E402,F401  (registers the builders)
-from backends.tf.layers import conv, dropout, norm  # noqa: E402,F401
-from backends.tf.layers import roots  # noqa: E402,F401
-from backends.tf.layers import attention, sequence  # noqa: E402,F401
+from backends.tf.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)

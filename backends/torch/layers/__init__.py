@@ -55,7 +55,4 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "softmax": lambda: nn.Softmax(dim=-1),
 }
 
-from backends.torch.layers import core  # noqa: E402,F401  (registers the builders)
-from backends.torch.layers import conv, dropout, norm  # noqa: E402,F401
-from backends.torch.layers import attention, sequence  # noqa: E402,F401
-from backends.torch.layers import roots  # noqa: E402,F401
+from backends.torch.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)
