@@ -50,6 +50,4 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-from spec.tasks import regression, text  # noqa: E402,F401  (registers the tasks)
-from spec.tasks import roots  # noqa: E402,F401
-from spec.tasks import digits  # noqa: E402,F401
+from spec.tasks import digits, regression, roots, text  # noqa: E402,F401  (registers the tasks)
