@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.diff import TOLERANCES, Diff
+from harness.diff import Diff
 from harness.metrics import prediction_agreement
 from harness.run import RunResult
 from spec.serialize import model_to_dict, recipe_to_dict
@@ -225,6 +225,8 @@ def write_report(
         "model": model_to_dict(run.task.model),
         "recipe": recipe_to_dict(run.task.recipe),
         "implementation": {n: r.implementation for n, r in run.results.items()},
+        "tolerances": run.tolerance,
+        "reference_float32_drift": run.rounding_drift,
         **(extra or {}),
     }
     atomic_write(out_dir / "spec.json", json.dumps(meta, indent=2, default=str))
@@ -243,7 +245,7 @@ def write_readable(run: RunResult, tables: dict[str, pd.DataFrame], out_dir: Pat
     try:
         from harness.plots import write_plots
 
-        tol = TOLERANCES[run.dtype]
+        tol = run.tolerance
         plots = write_plots(
             tables,
             out_dir,

@@ -16,7 +16,7 @@ import numpy as np
 
 from backends import BACKENDS, BackendUnavailable, get_backend, required_backends
 from backends.base import Batch, Model
-from harness.diff import TOLERANCES, Diff, dict_diff, scalar_diff
+from harness.diff import TOLERANCES, Diff, dict_diff, scalar_diff, trained_tolerance
 from harness.metrics import test_metrics
 from harness.timing import Timing, once, peak_rss_mb, repeat
 from spec.data import batch_plan
@@ -78,10 +78,19 @@ class RunResult:
     reference: str
     results: dict[str, BackendResult]
     comparisons: dict[str, Comparison]
+    #: the tolerances applied ("single", "trained"), and in float32 the reference's own
+    #: float32-vs-float64 drift after training that widened "trained" (see harness.diff)
+    tolerances: dict[str, float] = field(default_factory=dict)
+    rounding_drift: float = float("nan")
 
     @property
     def ok(self) -> bool:
         return all(r.status in ("ok", "skipped") for r in self.results.values())
+
+    @property
+    def tolerance(self) -> dict[str, float]:
+        """The tolerances this run was judged by."""
+        return self.tolerances or dict(TOLERANCES[self.dtype])
 
 
 def run_backend(
@@ -309,9 +318,14 @@ def run(
         )
         for n in names
     }
-    tol = TOLERANCES[dtype]
-    comparisons: dict[str, Comparison] = {}
     ref = results[reference]
+    drift = float("nan")
+    if dtype == "float32" and ref.status == "ok":
+        ref64 = runner(reference, task_for(reference) if task_for else task, params, dtype="float64", timing=False)
+        if ref64.status == "ok":
+            drift = rounding_drift(ref, ref64)
+    tol = {"single": TOLERANCES[dtype]["single"], "trained": trained_tolerance(dtype, drift)}
+    comparisons: dict[str, Comparison] = {}
     for name, res in results.items():
         if not res.ran or name == reference:
             continue
@@ -323,7 +337,15 @@ def run(
             problem = verdict(c, tol)
             if problem:
                 res.status, res.reason = "mismatch", problem
-    return RunResult(task, dtype, device, seed, reference, results, comparisons)
+    return RunResult(task, dtype, device, seed, reference, results, comparisons, tol, drift)
+
+
+def rounding_drift(ref32: BackendResult, ref64: BackendResult) -> float:
+    """How far float32 rounding alone moves the reference's training: the worst relative
+    difference of its trained parameters and loss trajectory against its own float64 run."""
+    params, _ = dict_diff(ref32.params, ref64.params)
+    losses = Diff.of(np.array([x[2] for x in ref32.losses]), np.array([x[2] for x in ref64.losses]))
+    return max(params.max_rel, losses.max_rel)
 
 
 def with_overrides(task: TaskInstance, **recipe_changes: object) -> TaskInstance:
