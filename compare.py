@@ -155,42 +155,26 @@ def _main(args: argparse.Namespace) -> int:
         flush=True,
     )
     bar = TrainingProgress()  # a tqdm bar on an interactive terminal, silent in CI and pipes
+    run_options = {
+        "dtype": args.dtype,
+        "device": args.device,
+        "seed": args.seed,
+        "reference": args.reference,
+        "timing": not args.no_timing,
+        "progress": bar,
+        "threads": args.threads,
+        "isolate": args.isolate,
+        "tf32_timing": args.tf32,
+    }
     if len(lrs) > 1:  # a learning-rate sweep: one report per rate plus sweep.csv / sweep.png
         from harness.sweep import run_lr_sweep, sweep_console
 
-        def run_at(t):
-            return run(
-                t,
-                backends,
-                dtype=args.dtype,
-                device=args.device,
-                seed=args.seed,
-                reference=args.reference,
-                timing=not args.no_timing,
-                progress=bar,
-                threads=args.threads,
-                isolate=args.isolate,
-            )
-
-        table, ok = run_lr_sweep(task, lrs, out_dir, run_at)
+        table, ok = run_lr_sweep(task, lrs, out_dir, lambda t: run(t, backends, **run_options))
         bar.close()
         print(sweep_console(table))
         print(f"report: {out_dir}")
         return 0 if ok else 1
-    result = run(
-        task,
-        backends,
-        dtype=args.dtype,
-        device=args.device,
-        seed=args.seed,
-        reference=args.reference,
-        timing=not args.no_timing,
-        progress=bar,
-        threads=args.threads,
-        isolate=args.isolate,
-        tf32_timing=args.tf32,
-        task_for=native.task_for(task) if native else None,
-    )
+    result = run(task, backends, **run_options, task_for=native.task_for(task) if native else None)
     bar.close()
     if native:  # the defaults that differed: in each reason, defaults.csv and spec.json
         native.annotate(result)

@@ -107,6 +107,21 @@ class LayoutMap:
 IDENTITY = LayoutMap(lambda a: a, lambda a: a)
 
 
+class LayoutTable(dict[tuple[str, str], LayoutMap]):
+    """One backend's maps, keyed by (layer kind, canonical parameter); identity if absent."""
+
+    def lookup(self, name: str) -> LayoutMap:
+        """The map for a canonical parameter name such as ``"1.dense.kernel"``."""
+        *_, kind, param = name.split(".")
+        return self.get((kind, param), IDENTITY)
+
+    def to_native(self, name: str, value: np.ndarray) -> np.ndarray:
+        return self.lookup(name).to_native(value)
+
+    def from_native(self, name: str, value: np.ndarray) -> np.ndarray:
+        return self.lookup(name).from_native(value)
+
+
 def permute(axes: tuple[int, ...]) -> LayoutMap:
     """native = canonical.transpose(axes); canonical = native.transpose(inverse(axes))."""
     inverse = tuple(int(i) for i in np.argsort(axes))
@@ -130,6 +145,18 @@ class Binding:
     part: tuple[slice, ...] | None = None  # the canonical array is native[part] (packed weights)
 
 
+def unique_natives(bindings: list[Binding], keep: Callable[[Binding], bool]) -> list[Any]:
+    """The distinct native variables behind the bindings ``keep`` selects, in first-seen
+    order (one packed native tensor can back several canonical parameters)."""
+    seen: set[int] = set()
+    out = []
+    for b in bindings:
+        if keep(b) and id(b.native) not in seen:
+            seen.add(id(b.native))
+            out.append(b.native)
+    return out
+
+
 def check_params(spec: ModelSpec, params: dict[str, np.ndarray]) -> None:
     """Every canonical parameter present with its canonical shape (a clear error otherwise)."""
     expected = {**spec.param_specs(), **spec.state_specs()}
@@ -145,3 +172,25 @@ def check_params(spec: ModelSpec, params: dict[str, np.ndarray]) -> None:
 def check_dtype(dtype: str) -> None:
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
+
+
+class LayerRegistry:
+    """One backend's builders by spec layer type: ``@registry.register(Dense)`` on a builder,
+    ``registry.build(layer, ...)`` to call it (a clear error for a layer it lacks)."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.builders: dict[type, Callable[..., Any]] = {}
+
+    def register(self, spec_type: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def wrap(builder: Callable[..., Any]) -> Callable[..., Any]:
+            self.builders[spec_type] = builder
+            return builder
+
+        return wrap
+
+    def build(self, layer: object, *args: Any) -> Any:
+        builder = self.builders.get(type(layer))
+        if builder is None:
+            raise NotImplementedError(f"the {self.backend} backend has no {type(layer).__name__} layer")
+        return builder(layer, *args)

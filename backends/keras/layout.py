@@ -4,24 +4,11 @@ weights differ (e.g. MultiHeadAttention's per-head kernels) declare their map he
 
 from __future__ import annotations
 
-import numpy as np
+from backends.base import IDENTITY, LayoutMap, LayoutTable
 
-from backends.base import IDENTITY, LayoutMap
+LAYOUTS = LayoutTable()
 
-LAYOUTS: dict[tuple[str, str], LayoutMap] = {}
-
-
-def layout_for(name: str) -> LayoutMap:
-    *_, kind, param = name.split(".")
-    return LAYOUTS.get((kind, param), IDENTITY)
-
-
-def to_native(name: str, value: np.ndarray) -> np.ndarray:
-    return layout_for(name).to_native(value)
-
-
-def from_native(name: str, value: np.ndarray) -> np.ndarray:
-    return layout_for(name).from_native(value)
+layout_for = LAYOUTS.lookup
 
 
 def attention_layout(param: str, heads: int) -> LayoutMap:

@@ -11,7 +11,7 @@ from backends.base import Batch, Binding
 from backends.keras.layers import Ctx, build_layer
 from backends.keras.layers.dropout import find_dropouts
 from backends.keras.optim import describe, floatx, make_optimizer
-from spec.dropout import check_mask_names
+from backends.tf.staging import TfStaging
 from spec.model import ModelSpec
 from spec.recipe import Recipe
 
@@ -21,7 +21,9 @@ LOSSES = {
 }
 
 
-class KerasModel:
+class KerasModel(TfStaging):
+    backend_name = "keras"
+
     def __init__(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, dtype: str, device: str) -> None:
         self.spec, self.recipe, self.dtype = spec, recipe, dtype
         self.device = "/GPU:0" if device.startswith("cuda") else "/CPU:0"
@@ -45,22 +47,6 @@ class KerasModel:
             "layers": "keras.Sequential",
             "optimizer": describe(self.optimizer),
         }
-
-    def stage(self, x: np.ndarray, y: np.ndarray | None = None, masks: dict[str, np.ndarray] | None = None) -> Batch:
-        masks = masks or {}
-        check_mask_names(masks, self.dropouts, "keras")
-        with tf.device(self.device):
-            xt = tf.constant(np.asarray(x), dtype=tf.int64 if self.spec.integer_inputs else self.dtype)
-            yt = None
-            if y is not None:
-                yt = tf.constant(np.asarray(y), dtype=tf.int64 if self.recipe.loss == "cross_entropy" else self.dtype)
-            mt = {k: tf.constant(np.asarray(m), dtype=self.dtype) for k, m in masks.items()}
-        return Batch(xt, yt, len(x), mt)
-
-    def _load_masks(self, batch: Batch) -> None:
-        """Dropout masks go into variables: train_on_batch takes only (x, y)."""
-        for name, dropout in self.dropouts.items():
-            dropout.load(batch.masks.get(name))
 
     def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
         with tf.device(self.device):

@@ -30,6 +30,10 @@ class NumpyModel:
             for k in info.state:  # load canonical initial state into the layer's own arrays
                 layer.state[k[len(prefix) :]][...] = params[k]
             self.layers.append(layer)
+        has_params_before = False  # a layer needs its input gradient only if a layer before it learns
+        for layer in self.layers:
+            layer.need_input_grad = has_params_before
+            has_params_before = has_params_before or bool(layer.params)
         self.dropouts = find_dropouts([(info.name, x) for info, x in zip(spec.infer(), self.layers, strict=True)])
         self.loss_fn = LOSSES[recipe.loss]
         self.optimizer = make_optimizer(recipe.optimizer)
@@ -63,6 +67,8 @@ class NumpyModel:
         loss, d = self.loss_fn(out, batch.y)
         for layer in reversed(self.layers):
             d = layer.backward(d)
+            if not layer.need_input_grad:  # no earlier layer has parameters: stop here
+                break
         if self.recipe.l2:  # loss += l2 * sum(w^2); grad += 2 * l2 * w
             for name, w in self._params.items():
                 if l2_applies(name):

@@ -33,14 +33,17 @@ class TfBackend:
     def allow_tf32(self, enabled: bool) -> str:
         return set_tf32(enabled)
 
-    def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
+    def model_class(self) -> type:
         from backends.tf.model import TfModel
 
+        return TfModel
+
+    def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
         check_dtype(dtype)
         check_params(spec, params)
         require_device(device)
         set_tf32(False)  # TF enables TF32 by default; comparisons need full float32
-        return TfModel(spec, params, recipe, dtype, device)
+        return self.model_class()(spec, params, recipe, dtype, device)
 
 
 BACKEND = TfBackend()

@@ -4,21 +4,8 @@ every map is the identity; the table exists so that a layer needing one declares
 
 from __future__ import annotations
 
-import numpy as np
+from backends.base import LayoutTable
 
-from backends.base import IDENTITY, LayoutMap
+LAYOUTS = LayoutTable()
 
-LAYOUTS: dict[tuple[str, str], LayoutMap] = {}
-
-
-def layout_for(name: str) -> LayoutMap:
-    *_, kind, param = name.split(".")
-    return LAYOUTS.get((kind, param), IDENTITY)
-
-
-def to_native(name: str, value: np.ndarray) -> np.ndarray:
-    return layout_for(name).to_native(value)
-
-
-def from_native(name: str, value: np.ndarray) -> np.ndarray:
-    return layout_for(name).from_native(value)
+layout_for = LAYOUTS.lookup

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from backends.base import Batch, Binding
+from backends.base import Batch, Binding, unique_natives
 from backends.tf.layers import Ctx, build_layer
 from backends.tf.layers.dropout import find_dropouts
 from backends.tf.optim import describe, make_optimizer
-from spec.dropout import check_mask_names
+from backends.tf.staging import TfStaging
 from spec.model import ModelSpec
 from spec.recipe import Recipe, l2_applies
 
@@ -25,7 +25,7 @@ def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
 LOSSES = {"mse": mse, "cross_entropy": cross_entropy}
 
 
-class TfModel(tf.Module):
+class TfModel(TfStaging, tf.Module):
     def __init__(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, dtype: str, device: str) -> None:
         super().__init__(name="netparity")
         self.spec, self.recipe = spec, recipe
@@ -37,8 +37,8 @@ class TfModel(tf.Module):
                 call, binds = build_layer(info.layer, Ctx(info.name + ".", info.in_shape, self.dtype, params))
                 self.calls.append(call)
                 self.bindings += binds
-            self.trainable = _unique(b.native for b in self.bindings if b.trainable)
-            self.l2_vars = _unique(b.native for b in self.bindings if b.trainable and l2_applies(b.name))
+            self.trainable = unique_natives(self.bindings, lambda b: b.trainable)
+            self.l2_vars = unique_natives(self.bindings, lambda b: b.trainable and l2_applies(b.name))
             self.optimizer = make_optimizer(recipe.optimizer, self.trainable, self.dtype)
         self.dropouts = find_dropouts(self.calls)
         self.loss_fn = LOSSES[recipe.loss]
@@ -78,22 +78,6 @@ class TfModel(tf.Module):
         self.optimizer.apply(self.trainable, grads)
         return loss
 
-    def stage(self, x: np.ndarray, y: np.ndarray | None = None, masks: dict[str, np.ndarray] | None = None) -> Batch:
-        masks = masks or {}
-        check_mask_names(masks, self.dropouts, "tf")
-        with tf.device(self.device):
-            xt = tf.constant(np.asarray(x), dtype=tf.int64 if self.spec.integer_inputs else self.dtype)
-            yt = None
-            if y is not None:
-                yt = tf.constant(np.asarray(y), dtype=tf.int64 if self.recipe.loss == "cross_entropy" else self.dtype)
-            mt = {k: tf.constant(np.asarray(m), dtype=self.dtype) for k, m in masks.items()}
-        return Batch(xt, yt, len(x), mt)
-
-    def _load_masks(self, batch: Batch) -> None:
-        """Dropout masks go into variables: the compiled steps take only (x, y)."""
-        for name, dropout in self.dropouts.items():
-            dropout.load(batch.masks.get(name))
-
     def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
         with tf.device(self.device):
             if training:
@@ -129,12 +113,3 @@ def _read(b: Binding, value: tf.Tensor | tf.Variable) -> np.ndarray:
     if b.part is not None:
         value = value[b.part]
     return b.layout.from_native(value.numpy()).copy()
-
-
-def _unique(variables) -> list[tf.Variable]:
-    seen, out = set(), []
-    for v in variables:
-        if id(v) not in seen:
-            seen.add(id(v))
-            out.append(v)
-    return out

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from backends.base import Batch, Binding
+from backends.base import Batch, Binding, unique_natives
 from backends.torch.layers import Ctx, build_layer
 from backends.torch.layers.dropout import MaskedDropout
 from backends.torch.layout import NCHW
@@ -31,8 +31,8 @@ class TorchModel:
         self.net = nn.Sequential(*blocks).to(device=self.device, dtype=self.dtype)
         self.dropouts = {m.canonical_name: m for m in self.net.modules() if isinstance(m, MaskedDropout)}
         self._load(params)
-        trainable = _unique(b.native for b in self.bindings if b.trainable)
-        self.l2_params = _unique(b.native for b in self.bindings if b.trainable and l2_applies(b.name))
+        trainable = unique_natives(self.bindings, lambda b: b.trainable)
+        self.l2_params = unique_natives(self.bindings, lambda b: b.trainable and l2_applies(b.name))
         self.loss_fn = LOSSES[recipe.loss]
         self.optimizer = make_optimizer(recipe.optimizer, trainable)
         self.implementation = {"layers": "torch.nn", "optimizer": describe(self.optimizer)}
@@ -122,13 +122,3 @@ class TorchModel:
 
     def params(self) -> dict[str, np.ndarray]:
         return {b.name: self._read(b, b.native) for b in self.bindings}
-
-
-def _unique(tensors) -> list[torch.Tensor]:
-    """Distinct tensors in first-seen order (packed weights back several canonical names)."""
-    seen, out = set(), []
-    for t in tensors:
-        if id(t) not in seen:
-            seen.add(id(t))
-            out.append(t)
-    return out

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import keras
 
-from backends.base import Binding
+from backends.base import Binding, LayerRegistry
 from backends.keras.layout import layout_for
 from spec.layers import Layer, Shape
 from spec.recipe import Recipe
@@ -32,21 +32,12 @@ class Ctx:
 
 
 Builder = Callable[[Layer, Ctx], tuple[keras.layers.Layer, Binder]]
-BUILDERS: dict[type[Layer], Builder] = {}
-
-
-def register(spec_type: type[Layer]) -> Callable[[Builder], Builder]:
-    def wrap(fn: Builder) -> Builder:
-        BUILDERS[spec_type] = fn
-        return fn
-
-    return wrap
+REGISTRY = LayerRegistry("keras")
+register: Callable[[type[Layer]], Callable[[Builder], Builder]] = REGISTRY.register
 
 
 def build_layer(layer: Layer, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
-    if type(layer) not in BUILDERS:
-        raise NotImplementedError(f"the keras backend has no {type(layer).__name__} layer")
-    return BUILDERS[type(layer)](layer, ctx)
+    return REGISTRY.build(layer, ctx)
 
 
 def keras_activation(name: str | None) -> str:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from backends.base import LayerRegistry
+from backends.numpy.activations import ACTIVATIONS
 from spec.layers import Layer, Shape
 
 
@@ -19,29 +21,34 @@ class NpLayer:
         self.grads: dict[str, np.ndarray] = {k: np.zeros_like(v) for k, v in params.items()}
         self.state: dict[str, np.ndarray] = {}
 
+    #: False on the model's first layer: nothing consumes the gradient w.r.t. the data, so
+    #: layers with a costly input gradient (Dense, Conv2D) skip it and return None
+    need_input_grad: bool = True
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return x
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         return dy
 
+    def activate(self, z: np.ndarray) -> np.ndarray:
+        """y = act(z) with the spec's activation, keeping z and y for ``activation_grad``."""
+        self.z = z
+        self.y = ACTIVATIONS[getattr(self.spec, "activation", None) or "identity"][0](z)
+        return self.y
 
-LAYERS: dict[type[Layer], type[NpLayer]] = {}
+    def activation_grad(self, dy: np.ndarray) -> np.ndarray:
+        """dz = dy * act'(z)."""
+        return ACTIVATIONS[getattr(self.spec, "activation", None) or "identity"][1](self.z, self.y, dy)
 
 
-def register(spec_type: type[Layer]) -> Callable[[type[NpLayer]], type[NpLayer]]:
-    def wrap(cls: type[NpLayer]) -> type[NpLayer]:
-        LAYERS[spec_type] = cls
-        return cls
-
-    return wrap
+REGISTRY = LayerRegistry("numpy")
+register: Callable[[type[Layer]], Callable[[type[NpLayer]], type[NpLayer]]] = REGISTRY.register
 
 
 def build_layer(spec: Layer, in_shape: Shape, params: dict[str, np.ndarray], dtype: np.dtype) -> NpLayer:
     """The NumPy layer for a spec layer; ``params`` maps short names (``kernel``) to arrays."""
-    if type(spec) not in LAYERS:
-        raise NotImplementedError(f"the numpy backend has no {type(spec).__name__} layer")
-    return LAYERS[type(spec)](spec, in_shape, params, dtype)
+    return REGISTRY.build(spec, in_shape, params, dtype)
 
 
 from backends.numpy.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the layers)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from backends.numpy.activations import ACTIVATIONS
 from backends.numpy.layers import NpLayer, register
 from spec import layers as L
 
@@ -55,17 +54,17 @@ class Conv2D(NpLayer):
         z = (self.cols @ kernel.reshape(-1, kernel.shape[3])).reshape(*cols.shape[:3], kernel.shape[3])
         if "bias" in self.params:
             z += self.params["bias"]
-        self.z = z
-        self.y = ACTIVATIONS[self.spec.activation or "identity"][0](z)
-        return self.y
+        return self.activate(z)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        dz = ACTIVATIONS[self.spec.activation or "identity"][1](self.z, self.y, dy)
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        dz = self.activation_grad(dy)
         kernel = self.params["kernel"]
         dz2 = dz.reshape(-1, kernel.shape[3])
         self.grads["kernel"][...] = (self.cols.T @ dz2).reshape(kernel.shape)
         if "bias" in self.params:
             dz2.sum(axis=0, out=self.grads["bias"])
+        if not self.need_input_grad:
+            return None
         dcols = (dz2 @ kernel.reshape(-1, kernel.shape[3]).T).reshape(self.cols_shape)
         dxp = scatter_windows(dcols, self.xp.shape, self.spec.stride)
         (top, bottom), (left, right) = self.pad_hw

@@ -31,18 +31,16 @@ class Dense(NpLayer):
         z = x @ self.params["kernel"]
         if "bias" in self.params:
             z += self.params["bias"]
-        self.z = z
-        self.y = ACTIVATIONS[self.spec.activation or "identity"][0](z)
-        return self.y
+        return self.activate(z)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        dz = ACTIVATIONS[self.spec.activation or "identity"][1](self.z, self.y, dy)
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        dz = self.activation_grad(dy)
         n_in = self.x.shape[-1]
         x2, dz2 = self.x.reshape(-1, n_in), dz.reshape(-1, dz.shape[-1])
         np.matmul(x2.T, dz2, out=self.grads["kernel"])
         if "bias" in self.params:
             dz2.sum(axis=0, out=self.grads["bias"])
-        return dz @ self.params["kernel"].T
+        return dz @ self.params["kernel"].T if self.need_input_grad else None
 
 
 @register(L.Flatten)

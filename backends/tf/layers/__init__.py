@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from backends.base import Binding
+from backends.base import Binding, LayerRegistry
 from backends.tf.layout import layout_for
 from spec.layers import Layer, Shape
 
@@ -30,21 +30,12 @@ class Ctx:
 
 TfLayer = Callable[..., tf.Tensor]  # layer(x, training) -> y
 Builder = Callable[[Layer, Ctx], tuple[TfLayer, list[Binding]]]
-BUILDERS: dict[type[Layer], Builder] = {}
-
-
-def register(spec_type: type[Layer]) -> Callable[[Builder], Builder]:
-    def wrap(fn: Builder) -> Builder:
-        BUILDERS[spec_type] = fn
-        return fn
-
-    return wrap
+REGISTRY = LayerRegistry("tf")
+register: Callable[[type[Layer]], Callable[[Builder], Builder]] = REGISTRY.register
 
 
 def build_layer(layer: Layer, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
-    if type(layer) not in BUILDERS:
-        raise NotImplementedError(f"the tf backend has no {type(layer).__name__} layer")
-    return BUILDERS[type(layer)](layer, ctx)
+    return REGISTRY.build(layer, ctx)
 
 
 ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {

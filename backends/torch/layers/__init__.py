@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from backends.base import Binding
+from backends.base import Binding, LayerRegistry
 from backends.torch.layout import layout_for
 from spec.layers import Layer, Shape
 
@@ -23,15 +23,8 @@ class Ctx:
 
 
 Builder = Callable[[Layer, Ctx], tuple[nn.Module, list[Binding]]]
-BUILDERS: dict[type[Layer], Builder] = {}
-
-
-def register(spec_type: type[Layer]) -> Callable[[Builder], Builder]:
-    def wrap(fn: Builder) -> Builder:
-        BUILDERS[spec_type] = fn
-        return fn
-
-    return wrap
+REGISTRY = LayerRegistry("torch")
+register: Callable[[type[Layer]], Callable[[Builder], Builder]] = REGISTRY.register
 
 
 def bind(ctx: Ctx, param: str, native: object, **kw: object) -> Binding:
@@ -41,9 +34,7 @@ def bind(ctx: Ctx, param: str, native: object, **kw: object) -> Binding:
 
 
 def build_layer(layer: Layer, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
-    if type(layer) not in BUILDERS:
-        raise NotImplementedError(f"the torch backend has no {type(layer).__name__} layer")
-    return BUILDERS[type(layer)](layer, ctx)
+    return REGISTRY.build(layer, ctx)
 
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
