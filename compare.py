@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from backends import BACKENDS, unavailable_reason
+from backends import BACKENDS, installed_reason, unavailable_reason
 from backends.base import DTYPES
 from harness.recipe_cli import add_recipe_args, apply_recipe_args, native_defaults, parse_lrs
 from spec.errors import SpecError
@@ -82,9 +82,13 @@ def list_all() -> str:
     return "\n".join(lines)
 
 
-def parse_backends(text: str | None, reference: str) -> list[str]:
+def parse_backends(text: str | None, reference: str, *, deep: bool = True) -> list[str]:
+    """The backends to run. ``deep`` checks availability by importing each framework; without
+    it only the packages are looked up (isolated runs import the frameworks in their children,
+    and a broken install there is still reported as that backend's failure)."""
+    check = unavailable_reason if deep else installed_reason
     if text is None:
-        chosen = [b for b in BACKENDS if unavailable_reason(b) is None]
+        chosen = [b for b in BACKENDS if check(b) is None]
     else:
         chosen = [b.strip() for b in text.split(",") if b.strip()]
         unknown = [b for b in chosen if b not in BACKENDS]
@@ -92,7 +96,7 @@ def parse_backends(text: str | None, reference: str) -> list[str]:
             raise UsageError(f"unknown backend {', '.join(unknown) or repr(text)} (known: {', '.join(BACKENDS)})")
     if reference not in BACKENDS:
         raise UsageError(f"unknown reference backend {reference!r} (known: {', '.join(BACKENDS)})")
-    reason = unavailable_reason(reference)
+    reason = check(reference)
     if reason:
         raise UsageError(f"the reference backend {reference} is not available: {reason}")
     return chosen
@@ -142,7 +146,9 @@ def _main(args: argparse.Namespace) -> int:
     lrs = parse_lrs(args.lr)
     task = apply_recipe_args(task, args, lr=lrs[0] if len(lrs) == 1 else None)
     task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)
-    backends = parse_backends(args.backends, args.reference)  # after the spec: it may import every framework
+    backends = parse_backends(
+        args.backends, args.reference, deep=not args.isolate
+    )  # after the spec: it may import every framework
     native = native_defaults(task, backends, args, sweep=len(lrs) > 1)
     try:  # only once the task is valid: a bad spec leaves no empty run folder behind
         out_dir = prepare_out_dir(args.out, task.name)

@@ -35,6 +35,17 @@ def unavailable_reason(name: str) -> str | None:
     return None
 
 
+def installed_reason(name: str) -> str | None:
+    """Like ``unavailable_reason`` but without importing the framework (a second or more
+    for torch and TensorFlow): only whether its packages are installed. For choosing
+    backends in a parent process whose children import the frameworks themselves."""
+    import importlib.util
+
+    backend = importlib.import_module(f"backends.{name}").BACKEND
+    missing = [m for m in getattr(backend, "requires", ()) if importlib.util.find_spec(m) is None]
+    return f"{', '.join(missing)} not installed" if missing else None
+
+
 def available_backends() -> list[str]:
     return [name for name in BACKENDS if unavailable_reason(name) is None]
 

@@ -7,7 +7,10 @@ NumPy in the requested dtype; the harness never sees a framework object.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -194,3 +197,19 @@ class LayerRegistry:
         if builder is None:
             raise NotImplementedError(f"the {self.backend} backend has no {type(layer).__name__} layer")
         return builder(layer, *args)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Silence file descriptor 2 while a framework's native code starts up: TensorFlow's C++
+    logs banners straight to it before any log level applies. Python exceptions still
+    propagate; only bytes written to fd 2 inside the block are dropped."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -20,7 +20,7 @@ from harness.diff import TOLERANCES, Diff, dict_diff, scalar_diff, trained_toler
 from harness.metrics import test_metrics
 from harness.timing import Timing, once, peak_rss_mb, repeat
 from spec.data import batch_plan
-from spec.dropout import dropout_masks
+from spec.dropout import dropout_masks, dropout_sites
 from spec.flops import forward_flops, train_flops
 from spec.init import init_params
 from spec.tasks import TaskInstance
@@ -149,9 +149,11 @@ def _run(backend, result, task, params, dtype, device, timing, progress, tf32_ti
     # gradients on exactly the batch the first training step will see
     plans = [batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, e) for e in range(recipe.epochs)]
 
+    sites = dropout_sites(spec)
+
     def stage_step(epoch: int, step: int, idx: np.ndarray) -> Batch:
         """The step's batch with its Dropout masks, drawn from the shared seed (spec/dropout.py)."""
-        masks = dropout_masks(spec, len(idx), (recipe.shuffle_seed, epoch, step))
+        masks = dropout_masks(spec, len(idx), (recipe.shuffle_seed, epoch, step), sites) if sites else {}
         return model.stage(data.x_train[idx], data.y_train[idx], masks)
 
     result.loss, result.grads = model.loss_and_grads(stage_step(0, 0, plans[0][0]))
@@ -321,7 +323,8 @@ def run(
     ref = results[reference]
     drift = float("nan")
     if dtype == "float32" and ref.status == "ok":
-        ref64 = runner(reference, task_for(reference) if task_for else task, params, dtype="float64", timing=False)
+        # in this process: no timing, so isolation buys nothing here and a fresh one costs a second
+        ref64 = run_backend(reference, task_for(reference) if task_for else task, params, dtype="float64", timing=False)
         if ref64.status == "ok":
             drift = rounding_drift(ref, ref64)
     tol = {"single": TOLERANCES[dtype]["single"], "trained": trained_tolerance(dtype, drift)}

@@ -35,11 +35,14 @@ def dropout_sites(spec: ModelSpec) -> list[tuple[str, Dropout, Shape]]:
     return walk("", spec.layers, [info.in_shape for info in infos])
 
 
-def dropout_masks(spec: ModelSpec, n: int, key: tuple[int, ...]) -> dict[str, np.ndarray]:
+def dropout_masks(
+    spec: ModelSpec, n: int, key: tuple[int, ...], sites: list[tuple[str, Dropout, Shape]] | None = None
+) -> dict[str, np.ndarray]:
     """Float64 masks for a batch of ``n`` samples; ``key`` (e.g. (seed, epoch, step)) picks
-    the draw, and each layer has its own stream, so the masks depend on nothing else."""
+    the draw, and each layer has its own stream, so the masks depend on nothing else.
+    ``sites`` (``dropout_sites(spec)``) saves re-inferring the spec when called per step."""
     masks = {}
-    for name, layer, shape in dropout_sites(spec):
+    for name, layer, shape in dropout_sites(spec) if sites is None else sites:
         rng = np.random.default_rng([*key, zlib.crc32(name.encode())])
         keep = rng.random((n, *shape)) >= layer.rate
         masks[name] = keep * (1.0 / (1.0 - layer.rate))

@@ -205,9 +205,8 @@ def test_bad_input_is_one_line_and_exit_2(
 
 
 def test_reference_backend_not_installed(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(
-        compare, "unavailable_reason", lambda name: "No module named 'torch'" if name == "torch" else None
-    )
+    for check in ("unavailable_reason", "installed_reason"):  # deep (--no-isolate) and package checks
+        monkeypatch.setattr(compare, check, lambda name: "No module named 'torch'" if name == "torch" else None)
     status = compare.main(["--backends", "numpy", "--reference", "torch", "--no-timing"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from backends.base import native_stderr_silenced
 from backends.tf import TfBackend
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -14,10 +15,12 @@ class KerasBackend(TfBackend):
     """Shares TensorFlow's threads, device and TF32 switches; builds a KerasModel."""
 
     name = "keras"
+    requires: tuple[str, ...] = ("keras", "tensorflow")  # its packages, looked up without importing them
 
     def unavailable(self) -> str | None:
         try:
-            import keras
+            with native_stderr_silenced():  # importing keras imports TensorFlow
+                import keras
         except Exception as err:
             return f"Keras is not installed or failed to import ({type(err).__name__}: {err})"
         if not keras.__version__.startswith("3."):

@@ -50,9 +50,10 @@ class KerasModel(TfStaging):
 
     def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
         with tf.device(self.device):
-            if training:
-                self._load_masks(batch)
-            return np.asarray(self.net(batch.x, training=training))
+            if not training:  # Keras's compiled inference path, as model.predict uses
+                return np.asarray(self.net.predict_on_batch(batch.x))
+            self._load_masks(batch)
+            return np.asarray(self.net(batch.x, training=True))
 
     def activations(self, batch: Batch) -> list[np.ndarray]:
         outs, x = [], batch.x

@@ -11,6 +11,7 @@ from spec.recipe import Recipe
 
 class NumpyBackend:
     name = "numpy"
+    requires: tuple[str, ...] = ()  # its packages, looked up without importing them
 
     def unavailable(self) -> str | None:
         return None

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from backends.base import check_dtype, check_params
+from backends.base import check_dtype, check_params, native_stderr_silenced
 from backends.tf.threads import require_device, set_tf32
 from spec.model import ModelSpec
 from spec.recipe import Recipe
@@ -17,10 +17,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter
 
 class TfBackend:
     name = "tf"
+    requires: tuple[str, ...] = ("tensorflow",)  # its packages, looked up without importing them
 
     def unavailable(self) -> str | None:
         try:
-            import tensorflow  # noqa: F401
+            with native_stderr_silenced():  # TF's import banners (oneDNN, CPU features) skip every log level
+                import tensorflow  # noqa: F401
         except Exception as err:
             return f"TensorFlow is not installed or failed to import ({type(err).__name__}: {err})"
         return None

@@ -11,6 +11,7 @@ from spec.recipe import Recipe
 
 class TorchBackend:
     name = "torch"
+    requires: tuple[str, ...] = ("torch",)  # its packages, looked up without importing them
 
     def unavailable(self) -> str | None:
         try:
