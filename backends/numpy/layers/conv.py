@@ -76,18 +76,33 @@ class MaxPool2D(NpLayer):
     """y = max over each pool x pool window; dx routes dy to the first maximum of each window."""
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        p, s = self.spec.pool, self.spec.step
-        win = windows(x, p, p, s)  # (N, Ho, Wo, p, p, C)
-        flat = win.reshape(*win.shape[:3], p * p, win.shape[5])
-        self.argmax = flat.argmax(axis=3)  # (N, Ho, Wo, C)
-        self.in_shape_n, self.win_shape = x.shape, win.shape
-        return np.take_along_axis(flat, self.argmax[:, :, :, None], axis=3)[:, :, :, 0]
+        # One pass per window tap (p*p strided slices), not an argmax along a strided window
+        # axis: profiled at 45% of the `image` step before. Strict '>' keeps the first maximum
+        # of a window, as torch and TF route the gradient.
+        self.in_shape_n = x.shape
+        best, self.argmax = None, None
+        for k, tap in enumerate(self._taps(x)):
+            if best is None:
+                best, self.argmax = tap.copy(), np.zeros(tap.shape, dtype=np.intp)
+                continue
+            better = tap > best
+            np.copyto(best, tap, where=better)
+            self.argmax[better] = k
+        return best
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        p = self.spec.pool
-        onehot = np.arange(p * p)[:, None] == self.argmax[:, :, :, None, :]  # (N, Ho, Wo, p*p, C)
-        dwin = (onehot * dy[:, :, :, None, :]).reshape(self.win_shape)
-        return scatter_windows(dwin, self.in_shape_n, self.spec.step)
+        dx = np.zeros(self.in_shape_n, dtype=dy.dtype)
+        for k, tap in enumerate(self._taps(dx)):
+            tap += np.where(self.argmax == k, dy, 0)  # tap is a view into dx
+        return dx
+
+    def _taps(self, x: np.ndarray):
+        """The p*p strided views x[:, i::s, j::s] that hold window element (i, j) of every window."""
+        p, s = self.spec.pool, self.spec.step
+        ho, wo = (x.shape[1] - p) // s + 1, (x.shape[2] - p) // s + 1
+        for i in range(p):
+            for j in range(p):
+                yield x[:, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s]
 
 
 @register(L.AvgPool2D)
