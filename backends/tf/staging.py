@@ -1,4 +1,5 @@
-"""Staging shared by the tf and keras models: both are fed TensorFlow tensors."""
+"""What the tf and keras models share: both are fed TensorFlow tensors, and both hold the
+harness's Dropout masks in variables that their compiled steps read."""
 
 from __future__ import annotations
 
@@ -30,3 +31,32 @@ class TfStaging:
     def _load_masks(self, batch: Batch) -> None:
         for name, dropout in self.dropouts.items():
             dropout.load(batch.masks.get(name))
+
+
+class MaskSlot:
+    """The shared Dropout mask (spec/dropout.py) of one layer, in a variable of shape
+    (None, *in_shape) assigned before each call so that a compiled step reads the current
+    one; zero rows mean "no mask"."""
+
+    def __init__(self, in_shape: tuple[int, ...], dtype) -> None:
+        self.empty = tf.zeros((0, *in_shape), dtype)
+        self.mask = tf.Variable(self.empty, trainable=False, shape=tf.TensorShape([None, *in_shape]))
+
+    def load(self, mask: tf.Tensor | None) -> None:
+        self.mask.assign(self.empty if mask is None else mask)
+
+    def apply(self, x: tf.Tensor, own_dropout) -> tf.Tensor:
+        """y = x * mask, or ``own_dropout()`` (the framework's random mask) when none is loaded."""
+        mask = self.mask.read_value()  # a tensor: cond's gradient cannot zero a (None, ...) variable
+        return tf.cond(tf.shape(mask)[0] > 0, lambda: x * tf.reshape(mask, tf.shape(x)), own_dropout)
+
+
+def find_dropouts(layers: list, dropout_type: type) -> dict[str, object]:
+    """Canonical name -> Dropout layer of ``dropout_type`` among ``layers`` (and Residual
+    blocks' ``inner``)."""
+    found = {}
+    for layer in layers:
+        if isinstance(layer, dropout_type):
+            found[layer.canonical_name] = layer
+        found.update(find_dropouts(getattr(layer, "inner", []), dropout_type))
+    return found

@@ -6,36 +6,28 @@ import keras
 import tensorflow as tf
 
 from backends.keras.layers import Binder, Ctx, register
+from backends.tf.staging import MaskSlot
+from backends.tf.staging import find_dropouts as _find
 from spec import layers as L
 
 
 @keras.saving.register_keras_serializable("netparity")
 class MaskedDropout(keras.layers.Dropout):
-    """Training: y = x * mask with the shared mask (spec/dropout.py), or Keras's own random
-    mask when none was given; inference: y = x.
-
-    The mask sits in a tf.Variable of shape (None, *in_shape) (the Keras backend here is
-    TensorFlow), assigned before each call, so train_on_batch's compiled step reads the
-    current one; zero rows mean "no mask"."""
+    """Training: y = x * mask with the shared mask (a MaskSlot: the Keras backend here is
+    TensorFlow), or Keras's own random mask when none was given; inference: y = x."""
 
     def __init__(self, rate: float, canonical_name: str, in_shape: tuple[int, ...], **kw) -> None:
         super().__init__(rate, **kw)
         self.canonical_name = canonical_name
-        self.empty = tf.zeros((0, *in_shape), kw.get("dtype") or "float32")
-        self.mask = tf.Variable(self.empty, trainable=False, shape=tf.TensorShape([None, *in_shape]))
+        self.slot = MaskSlot(in_shape, kw.get("dtype") or "float32")
 
     def load(self, mask: tf.Tensor | None) -> None:
-        self.mask.assign(self.empty if mask is None else mask)
+        self.slot.load(mask)
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
             return inputs
-        mask = self.mask.read_value()  # a tensor: cond's gradient cannot zero a (None, ...) variable
-        return tf.cond(
-            tf.shape(mask)[0] > 0,
-            lambda: inputs * tf.reshape(mask, tf.shape(inputs)),
-            lambda: super(MaskedDropout, self).call(inputs, training=True),
-        )
+        return self.slot.apply(inputs, lambda: super(MaskedDropout, self).call(inputs, training=True))
 
 
 @register(L.Dropout)
@@ -45,10 +37,4 @@ def dropout(layer: L.Dropout, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
 
 
 def find_dropouts(layers: list[keras.layers.Layer]) -> dict[str, MaskedDropout]:
-    """Canonical name -> MaskedDropout among the model's layers (and Residual blocks' ``inner``)."""
-    found = {}
-    for layer in layers:
-        if isinstance(layer, MaskedDropout):
-            found[layer.canonical_name] = layer
-        found.update(find_dropouts(getattr(layer, "inner", [])))
-    return found
+    return _find(layers, MaskedDropout)
