@@ -146,7 +146,6 @@ def _run(backend, result, task, params, dtype, device, timing, progress, tf32_ti
     result.outputs = np.asarray(out)
     result.activations = model.activations(probe)
 
-    # gradients on exactly the batch the first training step will see
     plans = [batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, e) for e in range(recipe.epochs)]
 
     sites = dropout_sites(spec)
@@ -156,25 +155,20 @@ def _run(backend, result, task, params, dtype, device, timing, progress, tf32_ti
         masks = dropout_masks(spec, len(idx), (recipe.shuffle_seed, epoch, step), sites) if sites else {}
         return model.stage(data.x_train[idx], data.y_train[idx], masks)
 
-    result.loss, result.grads = model.loss_and_grads(stage_step(0, 0, plans[0][0]))
-
     # stage every batch up front: conversion to native tensors stays out of the loop
     staged: list[list[Batch]] = [[stage_step(e, s, i) for s, i in enumerate(plan)] for e, plan in enumerate(plans)]
-    total = sum(len(p) for p in staged)
-    done = 0
-    for epoch, batches in enumerate(staged):
-        for step, batch in enumerate(batches):
-            loss = model.train_step(batch)
-            result.losses.append((epoch, step, loss))
-            if not math.isfinite(loss):
-                result.status, result.reason = "diverged", f"loss became {loss} at epoch {epoch}, step {step}"
-                break
-            done += 1
-            if progress:
-                progress(result.backend, done, total)
-        else:
-            continue
-        break
+    # gradients on exactly the batch (and Dropout masks) the first training step will see
+    result.loss, result.grads = model.loss_and_grads(staged[0][0])
+
+    steps = [(epoch, step, batch) for epoch, batches in enumerate(staged) for step, batch in enumerate(batches)]
+    for done, (epoch, step, batch) in enumerate(steps, 1):
+        loss = model.train_step(batch)
+        result.losses.append((epoch, step, loss))
+        if not math.isfinite(loss):
+            result.status, result.reason = "diverged", f"loss became {loss} at epoch {epoch}, step {step}"
+            break
+        if progress:
+            progress(result.backend, done, len(steps))
     result.params = model.params()
     if result.status == "ok":
         result.test_outputs = model.forward(model.stage(data.x_test))
