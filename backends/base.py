@@ -147,6 +147,11 @@ class Binding:
     trainable: bool = True
     part: tuple[slice, ...] | None = None  # the canonical array is native[part] (packed weights)
 
+    def canonical(self, native_value: np.ndarray) -> np.ndarray:
+        """A native array of this binding's variable (its value or its gradient), canonical."""
+        value = native_value if self.part is None else native_value[self.part]
+        return self.layout.from_native(value).copy()
+
 
 def unique_natives(bindings: list[Binding], keep: Callable[[Binding], bool]) -> list[Any]:
     """The distinct native variables behind the bindings ``keep`` selects, in first-seen

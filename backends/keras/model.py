@@ -87,7 +87,4 @@ class KerasModel(TfStaging):
 def _read(b: Binding, value) -> np.ndarray:
     if isinstance(value, tf.IndexedSlices):  # an Embedding's gradient: make it the dense (vocab, dim) array
         value = tf.convert_to_tensor(value)
-    value = np.asarray(value)
-    if b.part is not None:
-        value = value[b.part]
-    return b.layout.from_native(value).copy()
+    return b.canonical(np.asarray(value))

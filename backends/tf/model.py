@@ -116,6 +116,4 @@ class TfModel(TfStaging, tf.Module):
 
 
 def _read(b: Binding, value: tf.Tensor | tf.Variable) -> np.ndarray:
-    if b.part is not None:
-        value = value[b.part]
-    return b.layout.from_native(value.numpy()).copy()
+    return b.canonical(value.numpy())

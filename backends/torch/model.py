@@ -47,9 +47,7 @@ class TorchModel:
     def _read(self, b: Binding, tensor: torch.Tensor | None) -> np.ndarray:
         if tensor is None:  # a parameter the loss does not reach has a zero gradient
             tensor = torch.zeros_like(b.native)
-        if b.part is not None:
-            tensor = tensor[b.part]
-        return b.layout.from_native(tensor.detach().cpu().numpy()).copy()
+        return b.canonical(tensor.detach().cpu().numpy())
 
     def stage(self, x: np.ndarray, y: np.ndarray | None = None, masks: dict[str, np.ndarray] | None = None) -> Batch:
         if self.spec.integer_inputs:
