@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import os
 
-from backends.base import Backend, BackendUnavailable
+from netparity.backends.base import Backend, BackendUnavailable
 
 BACKENDS = ("numpy", "torch", "tf", "keras")
 
@@ -18,7 +18,7 @@ def get_backend(name: str) -> Backend:
     """The backend object; raises KeyError for unknown names, BackendUnavailable if it can't run."""
     if name not in BACKENDS:
         raise KeyError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")
-    module = importlib.import_module(f"backends.{name}")
+    module = importlib.import_module(f"netparity.backends.{name}")
     backend: Backend = module.BACKEND
     reason = backend.unavailable()
     if reason:
@@ -41,7 +41,7 @@ def installed_reason(name: str) -> str | None:
     backends in a parent process whose children import the frameworks themselves."""
     import importlib.util
 
-    backend = importlib.import_module(f"backends.{name}").BACKEND
+    backend = importlib.import_module(f"netparity.backends.{name}").BACKEND
     missing = [m for m in getattr(backend, "requires", ()) if importlib.util.find_spec(m) is None]
     return f"{', '.join(missing)} not installed" if missing else None
 

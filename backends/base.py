@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-
-from spec.model import ModelSpec
-from spec.recipe import Recipe
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Recipe
 
 DTYPES = ("float32", "float64")
 

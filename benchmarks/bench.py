@@ -30,11 +30,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
-from backends import BACKENDS, get_backend, unavailable_reason  # noqa: E402
-from harness.isolate import in_fresh_process  # noqa: E402
-from harness.report import atomic_write  # noqa: E402
-from harness.timing import repeat  # noqa: E402
+from netparity.backends import BACKENDS, get_backend, unavailable_reason  # noqa: E402
+from netparity.harness.isolate import in_fresh_process  # noqa: E402
+from netparity.harness.report import atomic_write  # noqa: E402
+from netparity.harness.timing import repeat  # noqa: E402
 
 TARGETS = {
     "adapter_overhead": 1.10,
@@ -63,12 +62,11 @@ def interleaved(fns: dict[str, object], rounds: int, budget_s: float) -> dict[st
 
 def measure_step(task_name: str, backend_name: str, threads: int, rounds: int) -> dict:
     """Adapter train step and, where the framework has one, its plain loop (child process)."""
+    from netparity.spec.data import batch_plan
+    from netparity.spec.flops import train_flops
+    from netparity.spec.init import init_params
+    from netparity.spec.tasks import get_task
     from plain_loops import PLAIN_STEPS
-
-    from spec.data import batch_plan
-    from spec.flops import train_flops
-    from spec.init import init_params
-    from spec.tasks import get_task
 
     backend = get_backend(backend_name)
     backend.set_threads(threads)
@@ -105,10 +103,9 @@ def measure_step(task_name: str, backend_name: str, threads: int, rounds: int) -
 def dense_sweep(widths: list[int], batches: list[int], threads: int) -> tuple[pd.DataFrame, float]:
     """Dense(w -> w) forward + backward + SGD update in NumPy (our layer) and PyTorch, float32."""
     import torch
+    from netparity.backends.numpy.layers import build_layer
+    from netparity.spec.layers import Dense
     from threadpoolctl import threadpool_limits
-
-    from backends.numpy.layers import build_layer
-    from spec.layers import Dense
 
     threadpool_limits(threads)
     torch.set_num_threads(threads)
@@ -169,8 +166,8 @@ def dense_sweep(widths: list[int], batches: list[int], threads: int) -> tuple[pd
 def harness_overhead(task_name: str, threads: int) -> dict:
     """Wall time of harness.run + writing the CSVs, against the time spent inside backend
     calls; the rest is the harness's own work (batching, diffs, metrics, reporting)."""
-    import harness.run as hr
-    from harness.report import frames
+    import netparity.harness.run as hr
+    from netparity.harness.report import frames
 
     inside = [0.0]
 
@@ -197,7 +194,7 @@ def harness_overhead(task_name: str, threads: int) -> dict:
 
     real_get = hr.get_backend
     hr.get_backend = lambda name: Timed(real_get(name))
-    from spec.tasks import get_task
+    from netparity.spec.tasks import get_task
 
     task = get_task(task_name).build(0)
     backends = [b for b in BACKENDS if unavailable_reason(b) is None]
@@ -320,7 +317,7 @@ def verdicts(steps: pd.DataFrame, sweep: pd.DataFrame, overhead: pd.DataFrame, e
 
 
 def main() -> int:
-    from spec.tasks import TASKS
+    from netparity.spec.tasks import TASKS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tasks", default=",".join(sorted(TASKS)), help="comma-separated tasks")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from backends.base import Batch
+from netparity.backends.base import Batch
 
 
 def torch_step(model, batch: Batch) -> Callable[[], float]:

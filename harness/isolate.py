@@ -10,7 +10,9 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
-from harness.run import BackendResult, run_backend
+import numpy as np
+from netparity.harness.run import BackendResult, RunConfig, run_backend
+from netparity.spec.tasks import TaskInstance
 
 T = TypeVar("T")
 
@@ -24,17 +26,22 @@ def in_fresh_process(fn: Callable[..., T], *args: object, **kwargs: object) -> T
 
 
 def run_isolated(
-    name: str, *args: object, target: Callable[..., BackendResult] = run_backend, **kwargs: object
+    name: str,
+    task: TaskInstance,
+    params: dict[str, np.ndarray],
+    config: RunConfig,
+    progress: Callable[[str, int, int], None] | None = None,
+    *,
+    target: Callable[..., BackendResult] = run_backend,
 ) -> BackendResult:
     """``target`` (``run_backend``) for one backend in its own fresh process."""
-    progress = kwargs.get("progress")
     if progress is not None:
         try:  # a callback crosses into the child only if it pickles; else the child runs quietly
             pickle.dumps(progress)
         except Exception:
-            kwargs["progress"] = None
+            progress = None
     try:
-        return in_fresh_process(target, name, *args, **kwargs)
+        return in_fresh_process(target, name, task, params, config, progress)
     except BrokenProcessPool:
         return BackendResult(
             name, status="failed", reason="its process died (a crash in the framework, or out of memory)"

@@ -6,10 +6,9 @@ import dataclasses
 from pathlib import Path
 
 import pandas as pd
-
-from harness.diff import TOLERANCES
-from harness.run import RunResult
-from spec.layers import Layer
+from netparity.harness.diff import TOLERANCES
+from netparity.harness.run import RunResult
+from netparity.spec.layers import Layer
 
 STATUS_MARK = {
     "ok": "✅",

@@ -4,8 +4,7 @@ by the same code."""
 from __future__ import annotations
 
 import numpy as np
-
-from spec.data import Dataset
+from netparity.spec.data import Dataset
 
 
 def regression_metrics(pred: np.ndarray, data: Dataset) -> dict[str, float]:

@@ -23,13 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
-
-from spec import layers as L
-from spec.recipe import Optimizer
-from spec.tasks import TaskInstance
+from netparity.spec import layers as L
+from netparity.spec.recipe import Optimizer
+from netparity.spec.tasks import TaskInstance
 
 #: backend -> optimizer -> {recipe field: the framework's default}, with where it comes from
-#: (SEMANTICS 1.1, 1.3-1.6; read from torch 2.13 / keras 3.15 / tensorflow 2.21 sources)
+#: (docs/semantics.md §1.1, 1.3-1.6; read from torch 2.13 / keras 3.15 / tensorflow 2.21 sources)
 NATIVE_OPTIMIZER_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
     "torch": {  # torch.optim.*
         "adagrad": {"initial_accumulator": 0.0, "epsilon": 1e-10, "epsilon_mode": "outside"},

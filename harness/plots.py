@@ -30,7 +30,7 @@ def _color(backend: str) -> str | None:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    from harness.report import atomic_write  # lazy: report imports this module
+    from netparity.harness.report import atomic_write  # lazy: report imports this module
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")

@@ -7,9 +7,9 @@ import argparse
 import dataclasses
 import math
 
-from spec.errors import SpecError
-from spec.recipe import EPSILON_MODES, OPTIMIZERS, Optimizer
-from spec.tasks import TaskInstance
+from netparity.spec.errors import SpecError
+from netparity.spec.recipe import EPSILON_MODES, OPTIMIZERS, Optimizer
+from netparity.spec.tasks import TaskInstance
 
 #: flag destination -> Optimizer field (every field a flag can set, lr apart)
 HYPER_FLAGS = {
@@ -101,7 +101,7 @@ def optimizer_from_args(base: Optimizer, args: argparse.Namespace, lr: float | N
 
 def apply_recipe_args(task: TaskInstance, args: argparse.Namespace, lr: float | None) -> TaskInstance:
     """The task with the optimizer, l2, polynomial and x0 from the command line (validated)."""
-    from spec.tasks.roots import parse_poly, with_polynomial
+    from netparity.spec.tasks.roots import parse_poly, with_polynomial
 
     poly = parse_poly(args.poly) if getattr(args, "poly", None) is not None else None
     task = with_polynomial(task, poly, getattr(args, "x0", None))
@@ -126,6 +126,6 @@ def native_defaults(task: TaskInstance, backends: list[str], args: argparse.Name
         return None
     if sweep:
         raise SpecError("--defaults native runs one learning rate at a time, not a sweep")
-    from harness.native import NativeDefaults
+    from netparity.harness.native import NativeDefaults
 
     return NativeDefaults.build(task, backends, pinned_fields(args))

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from harness.diff import Diff
-from harness.metrics import prediction_agreement
-from harness.run import RunResult
-from spec.serialize import model_to_dict, recipe_to_dict
+from netparity.harness.diff import Diff
+from netparity.harness.metrics import prediction_agreement
+from netparity.harness.run import RunResult
+from netparity.spec.serialize import model_to_dict, recipe_to_dict
 
 REPORT_MARKER = "summary.csv"  # a folder holding this already holds a report
 
@@ -238,12 +237,12 @@ def write_report(
 
 def write_readable(run: RunResult, tables: dict[str, pd.DataFrame], out_dir: Path, extra: dict | None = None) -> None:
     """PNG plots and report.md; a plotting failure is noted in report.md, never fatal."""
-    from harness.markdown import render_report
+    from netparity.harness.markdown import render_report
 
     plots: dict[str, Path] = {}
     problem = ""
     try:
-        from harness.plots import write_plots
+        from netparity.harness.plots import write_plots
 
         tol = run.tolerance
         plots = write_plots(

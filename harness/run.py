@@ -13,19 +13,37 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from backends import BACKENDS, BackendUnavailable, get_backend, required_backends
-from backends.base import Batch, Model
-from harness.diff import TOLERANCES, Diff, dict_diff, scalar_diff, trained_tolerance
-from harness.metrics import test_metrics
-from harness.timing import Timing, once, peak_rss_mb, repeat
-from spec.data import batch_plan
-from spec.dropout import dropout_masks, dropout_sites
-from spec.flops import forward_flops, train_flops
-from spec.init import init_params
-from spec.tasks import TaskInstance
+from netparity.backends import BACKENDS, BackendUnavailable, get_backend, required_backends
+from netparity.backends.base import Backend, Batch, Model
+from netparity.harness.diff import TOLERANCES, Diff, dict_diff, scalar_diff, trained_tolerance
+from netparity.harness.metrics import test_metrics
+from netparity.harness.timing import Timing, once, peak_rss_mb, repeat
+from netparity.spec.data import batch_plan
+from netparity.spec.dropout import dropout_masks, dropout_sites
+from netparity.spec.flops import forward_flops, train_flops
+from netparity.spec.init import init_params
+from netparity.spec.tasks import TaskInstance
 
 PROBE_SIZE = 64  # rows of the test set whose outputs and activations are compared
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How a run is carried out: one value handed from the command line or API down to each backend."""
+
+    dtype: str = "float32"
+    device: str = "cpu"
+    #: seeds the initial weights (the task's data and batch order have their own seeds)
+    seed: int = 0
+    reference: str = "numpy"
+    #: the repeated timing runs (the comparison itself never depends on them)
+    timing: bool = True
+    #: compute threads for every backend (None: the framework's default)
+    threads: int | None = None
+    #: each backend in a fresh subprocess: fair timing, and a crash loses only that backend
+    isolate: bool = False
+    #: allow TF32 on GPUs in the timing runs only (comparisons always use full float32)
+    tf32_timing: bool = False
 
 
 @dataclass
@@ -97,27 +115,22 @@ def run_backend(
     name: str,
     task: TaskInstance,
     params: dict[str, np.ndarray],
-    *,
-    dtype: str,
-    device: str = "cpu",
-    timing: bool = True,
+    config: RunConfig,
     progress: Callable[[str, int, int], None] | None = None,
-    threads: int | None = None,
-    tf32_timing: bool = False,
 ) -> BackendResult:
     """Build, probe, train and time one backend; any failure is caught into the result.
 
-    ``threads`` limits the framework's compute threads (set before the first build);
-    ``tf32_timing`` allows TF32 on GPUs for the timing runs only (labelled in the report)."""
+    ``config.threads`` limits the framework's compute threads (set before the first build);
+    ``config.tf32_timing`` allows TF32 on GPUs for the timing runs only (labelled in the report)."""
     result = BackendResult(name)
     try:
         t_import, backend = once("import", lambda: get_backend(name))
     except BackendUnavailable as err:
         return _skip(result, str(err).split(": ", 1)[1])
     try:
-        if threads:
-            result.implementation["threads"] = backend.set_threads(threads)
-        _run(backend, result, task, params, dtype, device, timing, progress, tf32_timing)
+        if config.threads:
+            result.implementation["threads"] = backend.set_threads(config.threads)
+        _run(backend, result, task, params, config, progress)
         result.timings.insert(0, t_import.with_work(peak_rss_mb=result.timings[0].peak_rss_mb))
     except BackendUnavailable as err:  # e.g. the framework has no such device here
         return _skip(BackendResult(name, implementation=result.implementation), str(err))
@@ -136,8 +149,16 @@ def _skip(result: BackendResult, reason: str) -> BackendResult:
     return result
 
 
-def _run(backend, result, task, params, dtype, device, timing, progress, tf32_timing) -> None:
+def _run(
+    backend: Backend,
+    result: BackendResult,
+    task: TaskInstance,
+    params: dict[str, np.ndarray],
+    config: RunConfig,
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
     data, recipe, spec = task.data, task.recipe, task.model
+    dtype, device = config.dtype, config.device
     t_build, model = once("build", lambda: backend.build(spec, params, recipe, dtype=dtype, device=device))
     model: Model
     result.implementation.update(model.implementation)
@@ -177,28 +198,27 @@ def _run(backend, result, task, params, dtype, device, timing, progress, tf32_ti
             result.status, result.reason = "diverged", "non-finite test outputs"
 
     timings = [t_build, t_first.with_work(forward_flops(spec, probe.size))]
-    if timing:
-        if tf32_timing:
+    if config.timing:
+        if config.tf32_timing:
             result.implementation["timing_precision"] = backend.allow_tf32(True)
-        timings += time_model(backend, task, params, dtype, device, staged[0], probe)
+        timings += time_model(backend, task, params, config, staged[0], probe)
     rss = peak_rss_mb()
     result.timings = [t.with_work(peak_rss_mb=rss) for t in timings]
 
 
 def time_model(
-    backend,
+    backend: Backend,
     task: TaskInstance,
     params: dict[str, np.ndarray],
-    dtype: str,
-    device: str,
+    config: RunConfig,
     epoch: list[Batch],
     probe: Batch,
 ) -> list[Timing]:
     """Forward, train step and a whole epoch, timed on a fresh model so that the measured
     trajectory stays exact. The first train step (tracing/compilation) is reported apart,
     and every repeated phase is warmed up first."""
-    spec = task.model
-    model = backend.build(spec, params, task.recipe, dtype=dtype, device=device)
+    spec, device = task.model, config.device
+    model = backend.build(spec, params, task.recipe, dtype=config.dtype, device=device)
     batch = epoch[0]
     t_first_step, _ = once("first_train_step", lambda: model.train_step(batch))
     samples = sum(b.size for b in epoch)
@@ -216,7 +236,7 @@ def time_model(
         ),
     ]
     if device.startswith("cuda") and backend.name == "torch":  # small GPU steps are launch-bound
-        from backends.torch.cuda_graph import capture_train_step
+        from netparity.backends.torch.cuda_graph import capture_train_step
 
         t_capture, replay = once("cuda_graph_capture", lambda: capture_train_step(model, batch))
         graph = repeat("train_step_cuda_graph", replay).with_work(train_flops(spec, batch.size))
@@ -273,52 +293,34 @@ def verdict(c: Comparison, tol: dict[str, float]) -> str:
 def run(
     task: TaskInstance,
     backends: list[str] | tuple[str, ...] = BACKENDS,
+    config: RunConfig | None = None,
     *,
-    dtype: str = "float32",
-    device: str = "cpu",
-    seed: int = 0,
-    reference: str = "numpy",
-    timing: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
-    threads: int | None = None,
-    isolate: bool = False,
-    tf32_timing: bool = False,
     runner: Callable[..., BackendResult] | None = None,
     task_for: Callable[[str], TaskInstance] | None = None,
+    **settings: object,
 ) -> RunResult:
-    """Every backend from the same canonical parameters (seeded) and data; compared to ``reference``.
+    """Every backend from the same canonical parameters (seeded) and data; compared to the reference.
 
-    ``isolate`` runs each backend in a fresh subprocess (fair timing: no framework's threads,
-    caches or memory stay behind for the next; a crash loses only that backend), one after
-    another. ``threads`` gives every backend the same number of compute threads.
-    ``task_for(backend)`` gives a backend its own variant of the task (native-defaults mode:
-    same parameters and data, the framework's own hyper-parameter defaults)."""
+    ``config`` (or its fields given as keywords: ``run(task, dtype="float64")``) says how; see
+    :class:`RunConfig`. ``task_for(backend)`` gives a backend its own variant of the task
+    (native-defaults mode: same parameters and data, the framework's own hyper-parameter defaults)."""
+    config = dataclasses.replace(config or RunConfig(), **settings)
     if runner is None:
-        from harness.isolate import run_isolated
+        from netparity.harness.isolate import run_isolated
 
-        runner = run_isolated if isolate else run_backend
+        runner = run_isolated if config.isolate else run_backend
+    dtype, seed, reference = config.dtype, config.seed, config.reference
     params = init_params(task.model, seed)
     layer_names = [info.name for info in task.model.infer()]
     names = list(dict.fromkeys([reference, *backends]))
-    results = {
-        n: runner(
-            n,
-            task_for(n) if task_for else task,
-            params,
-            dtype=dtype,
-            device=device,
-            timing=timing,
-            progress=progress,
-            threads=threads,
-            tf32_timing=tf32_timing,
-        )
-        for n in names
-    }
+    results = {n: runner(n, task_for(n) if task_for else task, params, config, progress) for n in names}
     ref = results[reference]
     drift = float("nan")
     if dtype == "float32" and ref.status == "ok":
         # in this process: no timing, so isolation buys nothing here and a fresh one costs a second
-        ref64 = run_backend(reference, task_for(reference) if task_for else task, params, dtype="float64", timing=False)
+        ref64_config = dataclasses.replace(config, dtype="float64", timing=False)
+        ref64 = run_backend(reference, task_for(reference) if task_for else task, params, ref64_config)
         if ref64.status == "ok":
             drift = rounding_drift(ref, ref64)
     tol = {"single": TOLERANCES[dtype]["single"], "trained": trained_tolerance(dtype, drift)}
@@ -334,7 +336,7 @@ def run(
             problem = verdict(c, tol)
             if problem:
                 res.status, res.reason = "mismatch", problem
-    return RunResult(task, dtype, device, seed, reference, results, comparisons, tol, drift)
+    return RunResult(task, dtype, config.device, seed, reference, results, comparisons, tol, drift)
 
 
 def rounding_drift(ref32: BackendResult, ref64: BackendResult) -> float:

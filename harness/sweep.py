@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from harness.report import atomic_write, write_report
-from harness.run import RunResult
-from spec.tasks import TaskInstance
+from netparity.harness.report import atomic_write, write_report
+from netparity.harness.run import RunResult
+from netparity.spec.tasks import TaskInstance
 
 AGREEING = ("ok", "skipped")
 FLOOR = 1e-18  # where an exact zero loss is drawn on the log axis

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from spec.errors import SpecError
+from netparity.spec.errors import SpecError
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-
-from spec.layers import Dropout, Layer, Residual, Shape
-from spec.model import ModelSpec
+from netparity.spec.layers import Dropout, Layer, Residual, Shape
+from netparity.spec.model import ModelSpec
 
 
 def dropout_sites(spec: ModelSpec) -> list[tuple[str, Dropout, Shape]]:

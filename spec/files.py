@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from spec.data import Dataset, standardize
-from spec.errors import SpecError
-from spec.model import ModelSpec
-from spec.recipe import Optimizer, Recipe
-from spec.serialize import model_from_dict, recipe_from_dict
-from spec.tasks import TaskInstance
+from netparity.spec.data import Dataset, standardize
+from netparity.spec.errors import SpecError
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.serialize import model_from_dict, recipe_from_dict
+from netparity.spec.tasks import TaskInstance
 
 SPEC_KEYS = ("input_shape", "layers", "recipe")
 TEST_FRACTION = 0.2

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
-from spec import layers as L
-from spec.model import ModelSpec
+from netparity.spec import layers as L
+from netparity.spec.model import ModelSpec
 
 TRAIN_FACTOR = 3
 

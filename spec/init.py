@@ -10,10 +10,9 @@ import math
 import zlib
 
 import numpy as np
-
-from spec.layers import ParamSpec
-from spec.model import ModelSpec
-from spec.schemes import parse_scheme
+from netparity.spec.layers import ParamSpec
+from netparity.spec.model import ModelSpec
+from netparity.spec.schemes import parse_scheme
 
 
 def draw(ps: ParamSpec, rng: np.random.Generator) -> np.ndarray:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from spec.errors import SpecError
+from netparity.spec.errors import SpecError
 
 Shape = tuple[int, ...]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from spec.errors import SpecError
-from spec.layers import Embedding, Layer, ParamSpec, Residual, Shape
-from spec.schemes import parse_scheme
+from netparity.spec.errors import SpecError
+from netparity.spec.layers import Embedding, Layer, ParamSpec, Residual, Shape
+from netparity.spec.schemes import parse_scheme
 
 
 @dataclass(frozen=True)

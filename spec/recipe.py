@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from spec.errors import SpecError
+from netparity.spec.errors import SpecError
 
 LOSSES = ("mse", "cross_entropy")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
 
-#: where epsilon goes, per optimizer (the first value is the default; SEMANTICS 1.3-1.6)
+#: where epsilon goes, per optimizer (the first value is the default; docs/semantics.md §1.3-1.6)
 #:   adam/adamw "outside": lr * m_hat / (sqrt(v_hat) + eps)           (Kingma & Ba Alg. 1; torch)
 #:              "hat":     lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)  (eps-hat; Keras, TF)
 #:   adagrad/rmsprop "outside": g / (sqrt(acc) + eps)                  (torch, TF AdagradV2)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spec.errors import SpecError
+from netparity.spec.errors import SpecError
 
 SCHEMES = (
     "xavier_uniform",

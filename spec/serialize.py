@@ -7,10 +7,10 @@ import types
 import typing
 from typing import Any
 
-from spec.errors import SpecError
-from spec.layers import LAYER_TYPES, Layer
-from spec.model import ModelSpec
-from spec.recipe import Optimizer, Recipe
+from netparity.spec.errors import SpecError
+from netparity.spec.layers import LAYER_TYPES, Layer
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Optimizer, Recipe
 
 
 def layer_to_dict(layer: Layer) -> dict[str, Any]:

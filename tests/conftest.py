@@ -10,8 +10,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from backends import BACKENDS, get_backend, required_backends, unavailable_reason
-from backends.base import Backend
+from netparity.backends import BACKENDS, get_backend, required_backends, unavailable_reason
+from netparity.backends.base import Backend
 
 FRAMEWORK_BACKENDS = tuple(b for b in BACKENDS if b != "numpy")
 

@@ -1,5 +1,5 @@
 """The catalogue of bad inputs: each gives exactly one clear line on stderr
-(``compare.py: error: ...``), exit status 2, and no traceback.
+(``netparity: error: ...``; ``compare.py: error: ...`` through the wrapper), exit status 2, and no traceback.
 
 Unknown task/backend/dtype/reference/device, ``--epochs 0`` and bad numbers on the command
 line are in tests/test_cli.py; this file covers spec files, CSV data, the run folder and
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import compare
+from netparity import cli as compare
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -200,7 +200,7 @@ def test_bad_input_is_one_line_and_exit_2(
     assert status == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("compare.py: error: ") and message in lines[0], lines[0]
+    assert lines[0].startswith("netparity: error: ") and message in lines[0], lines[0]
     assert not (tmp_path / "out").exists()  # nothing half-written for a run that never started
 
 
@@ -210,7 +210,7 @@ def test_reference_backend_not_installed(monkeypatch: pytest.MonkeyPatch, capsys
     status = compare.main(["--backends", "numpy", "--reference", "torch", "--no-timing"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2
-    assert err == ["compare.py: error: the reference backend torch is not available: No module named 'torch'"]
+    assert err == ["netparity: error: the reference backend torch is not available: No module named 'torch'"]
 
 
 @pytest.mark.parametrize("case", ["malformed YAML", "NaN in the data", "unwritable --out"])

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from backends import BACKENDS, available_backends
+from netparity.backends import BACKENDS, available_backends
 
 ROOT = Path(__file__).resolve().parents[1]
 

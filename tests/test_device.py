@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 from conftest import backend_params, require
-from parity import assert_close
+from netparity.harness.run import run, with_overrides
+from netparity.spec.init import init_params
+from netparity.spec.tasks import get_task
 
-from harness.run import run, with_overrides
-from spec.init import init_params
-from spec.tasks import get_task
+from netparity.testing import assert_close
 
 
 def _cuda_available() -> bool:
@@ -58,9 +58,8 @@ def test_gpu_matches_numpy(backend: str, dtype: str) -> None:
 def test_cuda_graph_step_matches_eager() -> None:
     """A replayed graph step changes the parameters exactly as an eager step does."""
     import torch
-
-    from backends import get_backend
-    from backends.torch.cuda_graph import capture_train_step
+    from netparity.backends import get_backend
+    from netparity.backends.torch.cuda_graph import capture_train_step
 
     task = get_task("regression").build(0)
     params = init_params(task.model, 0)

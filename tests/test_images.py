@@ -12,15 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import FRAMEWORK_BACKENDS, backend_params, require
-from parity import check_parity
+from netparity.backends import available_backends, get_backend
+from netparity.spec import layers as L
+from netparity.spec.dropout import dropout_masks, dropout_sites
+from netparity.spec.init import init_params
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.tasks import get_task
 
-from backends import available_backends, get_backend
-from spec import layers as L
-from spec.dropout import dropout_masks, dropout_sites
-from spec.init import init_params
-from spec.model import ModelSpec
-from spec.recipe import Optimizer, Recipe
-from spec.tasks import get_task
+from netparity.testing import check_parity
 
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = ["float64", "float32"]

@@ -8,12 +8,11 @@ import importlib
 import numpy as np
 import pytest
 from conftest import backend_params, require
-
-from backends.base import LayoutTable
-from spec import layers as L
-from spec.init import init_params
-from spec.model import ModelSpec
-from spec.recipe import Recipe
+from netparity.backends.base import LayoutTable
+from netparity.spec import layers as L
+from netparity.spec.init import init_params
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Recipe
 
 # one model per input kind that between them hold every layer with parameters or state
 ZOO = {
@@ -47,7 +46,7 @@ ZOO = {
 @pytest.mark.parametrize("backend", backend_params(("torch", "tf", "keras")))
 def test_layout_table_round_trips(backend: str) -> None:
     require(backend)
-    table: LayoutTable = importlib.import_module(f"backends.{backend}.layout").LAYOUTS
+    table: LayoutTable = importlib.import_module(f"netparity.backends.{backend}.layout").LAYOUTS
     rng = np.random.default_rng(0)
     for (kind, param), layout in table.items():
         shape = (3, 2, 4, 5) if kind == "conv2d" else (6, 9)  # kernels: 4-D for conv, else matrices
@@ -58,7 +57,7 @@ def test_layout_table_round_trips(backend: str) -> None:
 
 def test_keras_attention_layout_round_trips() -> None:
     require("keras")
-    from backends.keras.layout import attention_layout
+    from netparity.backends.keras.layout import attention_layout
 
     rng = np.random.default_rng(1)
     for param, shape in {"wq": (8, 8), "wk": (8, 8), "wv": (8, 8), "wo": (8, 8), "bq": (8,), "bv": (8,)}.items():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradcheck import RTOL, H, check_layer
+from netparity.backends.numpy.losses import LOSSES
+from netparity.spec import layers as L
 
-from backends.numpy.losses import LOSSES
-from spec import layers as L
+from netparity.gradcheck import RTOL, H, check_layer
 
 LAYER_CASES = [
     ("dense", L.Dense(4), (5,)),

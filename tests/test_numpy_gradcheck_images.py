@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradcheck import check_layer
+from netparity.spec import layers as L
 
-from spec import layers as L
+from netparity.gradcheck import check_layer
 
 LAYER_CASES = [
     ("conv_valid", L.Conv2D(3, 3), (5, 6, 2)),

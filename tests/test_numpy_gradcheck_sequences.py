@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradcheck import check_layer
+from netparity.backends.numpy.layers import build_layer
+from netparity.spec import layers as L
+from netparity.spec.init import init_params
+from netparity.spec.model import ModelSpec
 
-from backends.numpy.layers import build_layer
-from spec import layers as L
-from spec.init import init_params
-from spec.model import ModelSpec
+from netparity.gradcheck import check_layer
 
 LAYER_CASES = [
     ("embedding", L.Embedding(7, 4), (5,)),

@@ -13,16 +13,16 @@ import dataclasses
 import numpy as np
 import pytest
 from conftest import BACKENDS, FRAMEWORK_BACKENDS, backend_params, require
-from parity import check_parity
+from netparity.backends.numpy.optim import make_optimizer
+from netparity.harness.diff import Diff
+from netparity.spec.errors import SpecError
+from netparity.spec.init import init_params
+from netparity.spec.layers import Quadratic
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.tasks import get_task
 
-from backends.numpy.optim import make_optimizer
-from harness.diff import Diff
-from spec.errors import SpecError
-from spec.init import init_params
-from spec.layers import Quadratic
-from spec.model import ModelSpec
-from spec.recipe import Optimizer, Recipe
-from spec.tasks import get_task
+from netparity.testing import check_parity
 
 # name -> (optimizer, x after one step from x = 0.5 with g = -14), all by hand:
 FIRST_STEPS = {
@@ -240,7 +240,7 @@ def _task_with(opt: Optimizer, layers: tuple = ()) -> object:
 
 
 def test_native_defaults_fill_only_open_fields() -> None:
-    from harness.native import native_task
+    from netparity.harness.native import native_task
 
     task = _task_with(Optimizer("adam", lr=0.01))
     keras_task, diffs = native_task(task, "keras", pinned=set())
@@ -260,8 +260,8 @@ def test_native_defaults_fill_only_open_fields() -> None:
 
 
 def test_native_layer_defaults_reach_nested_layers() -> None:
-    from harness.native import native_task
-    from spec.layers import BatchNorm, Dense, LayerNorm, Residual
+    from netparity.harness.native import native_task
+    from netparity.spec.layers import BatchNorm, Dense, LayerNorm, Residual
 
     layers = (Dense(10), BatchNorm(), Residual((LayerNorm(), Dense(10))))
     task = _task_with(Optimizer("sgd", lr=0.01), layers)
@@ -276,8 +276,8 @@ def test_native_layer_defaults_reach_nested_layers() -> None:
 
 
 def test_native_exit_status_logic() -> None:
-    from harness.native import Difference, NativeDefaults
-    from harness.run import BackendResult, RunResult
+    from netparity.harness.native import Difference, NativeDefaults
+    from netparity.harness.run import BackendResult, RunResult
 
     nd = NativeDefaults({}, [Difference("keras", "optimizer", "epsilon", 1e-8, 1e-7)])
 

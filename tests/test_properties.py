@@ -2,7 +2,7 @@
 
 - Random valid MLPs (depth, widths, activations, init schemes, bias or not, mse or
   cross-entropy) agree across every installed backend in float64 within 1e-10 relative:
-  forward, every layer, loss, every gradient and a few SGD steps (tests/parity.py).
+  forward, every layer, loss, every gradient and a few SGD steps (netparity/testing.py).
 - Random invalid specs are rejected by validation with a SpecError, never by a crash
   anywhere else; and any JSON-like value given as a layer either validates or is a SpecError.
 
@@ -23,15 +23,15 @@ import pytest
 from conftest import FRAMEWORK_BACKENDS, require
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from parity import check_parity
+from netparity.backends import available_backends, get_backend
+from netparity.spec.errors import SpecError
+from netparity.spec.files import custom_task
+from netparity.spec.init import init_params
+from netparity.spec.layers import ACTIVATIONS, LAYER_TYPES
+from netparity.spec.recipe import LOSSES, OPTIMIZERS, Optimizer, Recipe
+from netparity.spec.serialize import model_from_dict, recipe_from_dict
 
-from backends import available_backends, get_backend
-from spec.errors import SpecError
-from spec.files import custom_task
-from spec.init import init_params
-from spec.layers import ACTIVATIONS, LAYER_TYPES
-from spec.recipe import LOSSES, OPTIMIZERS, Optimizer, Recipe
-from spec.serialize import model_from_dict, recipe_from_dict
+from netparity.testing import check_parity
 
 FEW = settings(
     max_examples=12,

@@ -10,17 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import netparity.harness.report as report
+import netparity.harness.run as harness_run
 import numpy as np
 import pandas as pd
 import pytest
-
-import harness.report as report
-import harness.run as harness_run
-from backends import get_backend
-from harness.progress import TrainingProgress, interactive
-from harness.run import BackendResult, run, run_backend, with_overrides
-from spec.files import custom_task
-from spec.tasks import get_task
+from netparity.backends import get_backend
+from netparity.harness.progress import TrainingProgress, interactive
+from netparity.harness.run import BackendResult, run, run_backend, with_overrides
+from netparity.spec.files import custom_task
+from netparity.spec.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
 CSVS = ("summary", "losses", "outputs", "grads", "layers", "timings")
@@ -37,7 +36,6 @@ def numpy_as(name: str, tweak=None):
     tweaked): a second 'backend' without importing any framework."""
 
     def runner(backend: str, *args, **kwargs) -> BackendResult:
-        kwargs = {k: v for k, v in kwargs.items() if k in ("dtype", "device", "timing", "progress")}
         res = run_backend("numpy", *args, **kwargs)
         if backend == name:
             res.backend = name
@@ -175,7 +173,7 @@ def test_a_crashing_backend_fails_alone_and_everything_is_written(
 def test_a_framework_that_fails_to_import_is_skipped_or_failed(
     task, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, required: bool
 ) -> None:
-    from backends import REQUIRE_ENV, BackendUnavailable
+    from netparity.backends import REQUIRE_ENV, BackendUnavailable
 
     real = harness_run.get_backend
 
@@ -264,12 +262,12 @@ def test_atomic_write_keeps_the_old_file_when_the_rename_fails(tmp_path: Path, m
 
 
 def test_a_plotting_failure_costs_only_the_plots(task, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import harness.plots
+    import netparity.harness.plots
 
     def broken(*args, **kwargs):
         raise RuntimeError("no fonts")
 
-    monkeypatch.setattr(harness.plots, "write_plots", broken)
+    monkeypatch.setattr(netparity.harness.plots, "write_plots", broken)
     result = run(task, ["numpy"], dtype="float64", timing=False, runner=run_backend)
     report.write_report(result, tmp_path)
     assert (tmp_path / "summary.csv").exists()
@@ -387,7 +385,7 @@ def test_custom_run_through_the_cli(tmp_path: Path) -> None:
     assert stored["recipe"]["loss"] == "cross_entropy" and stored["recipe"]["optimizer"]["lr"] == 0.1
     assert (out / "report.md").exists()
     # the stored spec is complete: it rebuilds the same model
-    from spec.serialize import model_from_dict
+    from netparity.spec.serialize import model_from_dict
 
     assert (
         model_from_dict(stored["model"])

@@ -17,15 +17,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import BACKENDS, FRAMEWORK_BACKENDS, backend_params, require
-from parity import check_parity
+from netparity.backends import available_backends
+from netparity.spec.errors import SpecError
+from netparity.spec.init import init_params
+from netparity.spec.layers import Quadratic
+from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.tasks import get_task
+from netparity.spec.tasks.roots import ROOT_PARAM, parse_poly, real_roots, roots_instance
 
-from backends import available_backends
-from spec.errors import SpecError
-from spec.init import init_params
-from spec.layers import Quadratic
-from spec.recipe import Optimizer, Recipe
-from spec.tasks import get_task
-from spec.tasks.roots import ROOT_PARAM, parse_poly, real_roots, roots_instance
+from netparity.testing import check_parity
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import FRAMEWORK_BACKENDS, backend_params, require
-from parity import check_parity
+from netparity.backends import available_backends
+from netparity.spec import layers as L
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.tasks import get_task
+from netparity.spec.tasks.text import char_windows, zen_of_python
 
-from backends import available_backends
-from spec import layers as L
-from spec.model import ModelSpec
-from spec.recipe import Optimizer, Recipe
-from spec.tasks import get_task
-from spec.tasks.text import char_windows, zen_of_python
+from netparity.testing import check_parity
 
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = ["float64", "float32"]
@@ -89,7 +89,7 @@ def test_char_windows_are_deterministic_next_character_pairs() -> None:
 
 
 def test_text_too_short_is_a_clear_error() -> None:
-    from spec.errors import SpecError
+    from netparity.spec.errors import SpecError
 
     with pytest.raises(SpecError, match="too short"):
         char_windows("abc", 16, seed=0)

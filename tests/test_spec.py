@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from spec import layers as L
-from spec.errors import SpecError
-from spec.init import init_params
-from spec.model import ModelSpec
-from spec.recipe import Optimizer, Recipe
-from spec.serialize import model_from_dict, model_to_dict, recipe_from_dict, recipe_to_dict
-from spec.tasks import TASKS, get_task
+from netparity.spec import layers as L
+from netparity.spec.errors import SpecError
+from netparity.spec.init import init_params
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.serialize import model_from_dict, model_to_dict, recipe_from_dict, recipe_to_dict
+from netparity.spec.tasks import TASKS, get_task
 
 MODELS = [
     ModelSpec((10,), (L.Dense(64, "relu"), L.Dense(64, "relu"), L.Dense(1))),

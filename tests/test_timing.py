@@ -7,14 +7,13 @@ import os
 
 import numpy as np
 import pytest
-
-from harness.isolate import run_isolated
-from harness.run import BackendResult, run, with_overrides
-from harness.timing import Timing, repeat
-from spec import layers as L
-from spec.flops import forward_flops, train_flops
-from spec.model import ModelSpec
-from spec.tasks import get_task
+from netparity.harness.isolate import run_isolated
+from netparity.harness.run import BackendResult, RunConfig, run, with_overrides
+from netparity.harness.timing import Timing, repeat
+from netparity.spec import layers as L
+from netparity.spec.flops import forward_flops, train_flops
+from netparity.spec.model import ModelSpec
+from netparity.spec.tasks import get_task
 
 
 def test_statistics_from_samples() -> None:
@@ -72,5 +71,5 @@ def test_isolated_backend_runs_in_its_own_process() -> None:
 
 
 def test_a_crashing_backend_loses_only_itself() -> None:
-    res = run_isolated("numpy", None, None, dtype="float64", target=_crash)
+    res = run_isolated("numpy", None, None, RunConfig(dtype="float64"), target=_crash)
     assert res.status == "failed" and "process died" in res.reason

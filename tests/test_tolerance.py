@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from harness.diff import ROUNDING_MARGIN, TOLERANCES, trained_tolerance
-from harness.run import run, with_overrides
-from spec.tasks import get_task
+from netparity.harness.diff import ROUNDING_MARGIN, TOLERANCES, trained_tolerance
+from netparity.harness.run import run, with_overrides
+from netparity.spec.tasks import get_task
 
 
 def test_trained_tolerance_rules() -> None:

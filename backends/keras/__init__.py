@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from backends.base import native_stderr_silenced
-from backends.tf import TfBackend
+from netparity.backends.base import native_stderr_silenced
+from netparity.backends.tf import TfBackend
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -30,7 +30,7 @@ class KerasBackend(TfBackend):
         return None
 
     def model_class(self) -> type:
-        from backends.keras.model import KerasModel
+        from netparity.backends.keras.model import KerasModel
 
         return KerasModel
 

@@ -4,7 +4,7 @@ weights differ (e.g. MultiHeadAttention's per-head kernels) declare their map he
 
 from __future__ import annotations
 
-from backends.base import IDENTITY, LayoutMap, LayoutTable
+from netparity.backends.base import IDENTITY, LayoutMap, LayoutTable
 
 LAYOUTS = LayoutTable()
 
@@ -12,7 +12,7 @@ layout_for = LAYOUTS.lookup
 
 
 def attention_layout(param: str, heads: int) -> LayoutMap:
-    """SelfAttention parameter ``param`` in MultiHeadAttention's per-head layout (SEMANTICS
+    """SelfAttention parameter ``param`` in MultiHeadAttention's per-head layout (docs/semantics.md
     Appendix A): wq/wk/wv (d, d) -> kernel (d, heads, d/heads), bq/bv (d,) -> bias
     (heads, d/heads), wo (d, d) -> kernel (heads, d/heads, d), bo (d,) unchanged. Heads split
     the last canonical axis in the same order as torch's, so these are plain reshapes."""

@@ -6,14 +6,13 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
-
-from backends.base import Batch, Binding
-from backends.keras.layers import Ctx, build_layer
-from backends.keras.layers.dropout import find_dropouts
-from backends.keras.optim import describe, floatx, make_optimizer
-from backends.tf.staging import TfStaging
-from spec.model import ModelSpec
-from spec.recipe import Recipe
+from netparity.backends.base import Batch, Binding
+from netparity.backends.keras.layers import Ctx, build_layer
+from netparity.backends.keras.layers.dropout import find_dropouts
+from netparity.backends.keras.optim import describe, floatx, make_optimizer
+from netparity.backends.tf.staging import TfStaging
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Recipe
 
 LOSSES = {
     "mse": lambda: keras.losses.MeanSquaredError(),

@@ -12,7 +12,7 @@ Subclasses (update written in keras.ops, Keras's own slots and step counter):
                         not needed for SGD without momentum, where both are the same update.
 
 Precision: Keras casts Python-float hyper-parameters with ``ops.cast(value, dtype)``, which
-makes a float32 tensor first (SEMANTICS 1.8). In a float64 run every hyper-parameter is
+makes a float32 tensor first (docs/semantics.md §1.8). In a float64 run every hyper-parameter is
 therefore handed over as ``np.float64`` (a float subclass, so Keras's own type checks pass),
 which ``ops.cast`` converts exactly; in float32 runs plain floats are already exact enough.
 """
@@ -25,14 +25,13 @@ from collections.abc import Iterator
 import keras
 import numpy as np
 from keras import ops
-
-from spec.recipe import Optimizer
+from netparity.spec.recipe import Optimizer
 
 
 @contextlib.contextmanager
 def floatx(dtype: str) -> Iterator[None]:
     """Keras creates optimizer variables (the learning rate among them) in floatx; a float64
-    run needs them in float64, or lr=0.01 is rounded to 0.009999999776 (SEMANTICS 1.8)."""
+    run needs them in float64, or lr=0.01 is rounded to 0.009999999776 (docs/semantics.md §1.8)."""
     old = keras.config.floatx()
     keras.config.set_floatx(dtype)
     try:

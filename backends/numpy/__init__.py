@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-
-from backends.base import check_dtype, check_params
-from spec.model import ModelSpec
-from spec.recipe import Recipe
+from netparity.backends.base import check_dtype, check_params
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Recipe
 
 
 class NumpyBackend:
@@ -24,7 +23,7 @@ class NumpyBackend:
         return f"BLAS threads={n} ({', '.join(libs) or 'no BLAS pool found'})"
 
     def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
-        from backends.numpy.model import NumpyModel
+        from netparity.backends.numpy.model import NumpyModel
 
         check_dtype(dtype)
         check_params(spec, params)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-
-from backends.base import Batch
-from backends.numpy.layers import NpLayer, build_layer
-from backends.numpy.layers.dropout import find_dropouts
-from backends.numpy.losses import LOSSES
-from backends.numpy.optim import describe, make_optimizer
-from spec.dropout import check_mask_names
-from spec.model import ModelSpec
-from spec.recipe import Recipe, l2_applies
+from netparity.backends.base import Batch
+from netparity.backends.numpy.layers import NpLayer, build_layer
+from netparity.backends.numpy.layers.dropout import find_dropouts
+from netparity.backends.numpy.losses import LOSSES
+from netparity.backends.numpy.optim import describe, make_optimizer
+from netparity.spec.dropout import check_mask_names
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Recipe, l2_applies
 
 
 class NumpyModel:

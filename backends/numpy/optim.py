@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from spec.recipe import Optimizer
+from netparity.spec.recipe import Optimizer
 
 
 class NpOptimizer:

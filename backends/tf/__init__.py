@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 
 import numpy as np
-
-from backends.base import check_dtype, check_params, native_stderr_silenced
-from backends.tf.threads import require_device, set_tf32
-from spec.model import ModelSpec
-from spec.recipe import Recipe
+from netparity.backends.base import check_dtype, check_params, native_stderr_silenced
+from netparity.backends.tf.threads import require_device, set_tf32
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Recipe
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter out of reports
 
@@ -28,7 +27,7 @@ class TfBackend:
         return None
 
     def set_threads(self, n: int) -> str:
-        from backends.tf.threads import set_tf_threads
+        from netparity.backends.tf.threads import set_tf_threads
 
         return set_tf_threads(n)
 
@@ -36,7 +35,7 @@ class TfBackend:
         return set_tf32(enabled)
 
     def model_class(self) -> type:
-        from backends.tf.model import TfModel
+        from netparity.backends.tf.model import TfModel
 
         return TfModel
 

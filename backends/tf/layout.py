@@ -4,7 +4,7 @@ every map is the identity; the table exists so that a layer needing one declares
 
 from __future__ import annotations
 
-from backends.base import LayoutTable
+from netparity.backends.base import LayoutTable
 
 LAYOUTS = LayoutTable()
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-
-from backends.base import Batch, Binding, unique_natives
-from backends.tf.layers import Ctx, build_layer
-from backends.tf.layers.dropout import find_dropouts
-from backends.tf.optim import describe, make_optimizer
-from backends.tf.staging import TfStaging
-from spec.model import ModelSpec
-from spec.recipe import Recipe, l2_applies
+from netparity.backends.base import Batch, Binding, unique_natives
+from netparity.backends.tf.layers import Ctx, build_layer
+from netparity.backends.tf.layers.dropout import find_dropouts
+from netparity.backends.tf.optim import describe, make_optimizer
+from netparity.backends.tf.staging import TfStaging
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Recipe, l2_applies
 
 
 def mse(out: tf.Tensor, y: tf.Tensor) -> tf.Tensor:

@@ -17,8 +17,7 @@ No kernel puts epsilon outside the square root of RMSProp's mean square, so RMSp
 from __future__ import annotations
 
 import tensorflow as tf
-
-from spec.recipe import Optimizer
+from netparity.spec.recipe import Optimizer
 
 
 class RawOptimizer:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-
-from backends.base import Batch
-from spec.dropout import check_mask_names
+from netparity.backends.base import Batch
+from netparity.spec.dropout import check_mask_names
 
 
 class TfStaging:

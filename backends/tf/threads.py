@@ -23,8 +23,7 @@ def require_device(device: str) -> None:
     if not device.startswith("cuda"):
         return
     import tensorflow as tf
-
-    from backends.base import BackendUnavailable
+    from netparity.backends.base import BackendUnavailable
 
     if not tf.config.list_physical_devices("GPU"):
         raise BackendUnavailable(f"--device {device}: TensorFlow sees no GPU (a CPU build, or no CUDA device)")

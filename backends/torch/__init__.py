@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-
-from backends.base import BackendUnavailable, check_dtype, check_params
-from spec.model import ModelSpec
-from spec.recipe import Recipe
+from netparity.backends.base import BackendUnavailable, check_dtype, check_params
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Recipe
 
 
 class TorchBackend:
@@ -38,8 +37,7 @@ class TorchBackend:
 
     def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
         import torch
-
-        from backends.torch.model import TorchModel
+        from netparity.backends.torch.model import TorchModel
 
         check_dtype(dtype)
         check_params(spec, params)

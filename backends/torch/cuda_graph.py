@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-
-from backends.base import Batch
+from netparity.backends.base import Batch
 
 
 def capture_train_step(model, batch: Batch, warmup: int = 3) -> Callable[[], None]:

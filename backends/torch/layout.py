@@ -5,7 +5,7 @@ Linear keeps weight (out, in); Conv2d keeps weight (out, in, kh, kw) and NCHW ac
 
 from __future__ import annotations
 
-from backends.base import TRANSPOSE, LayoutTable, permute
+from netparity.backends.base import TRANSPOSE, LayoutTable, permute
 
 LAYOUTS = LayoutTable(
     {

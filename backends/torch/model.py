@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from netparity.backends.base import Batch, Binding, unique_natives
+from netparity.backends.torch.layers import Ctx, build_layer
+from netparity.backends.torch.layers.dropout import MaskedDropout
+from netparity.backends.torch.layout import NCHW
+from netparity.backends.torch.optim import describe, make_optimizer
+from netparity.spec.dropout import check_mask_names
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Recipe, l2_applies
 from torch import nn
-
-from backends.base import Batch, Binding, unique_natives
-from backends.torch.layers import Ctx, build_layer
-from backends.torch.layers.dropout import MaskedDropout
-from backends.torch.layout import NCHW
-from backends.torch.optim import describe, make_optimizer
-from spec.dropout import check_mask_names
-from spec.model import ModelSpec
-from spec.recipe import Recipe, l2_applies
 
 LOSSES = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 import math
 
 import torch
-
-from spec.recipe import Optimizer
+from netparity.spec.recipe import Optimizer
 
 
 class DecoupledDecay:

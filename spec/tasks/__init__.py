@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from spec.data import Dataset
-from spec.errors import SpecError
-from spec.model import ModelSpec
-from spec.recipe import Recipe
+from netparity.spec.data import Dataset
+from netparity.spec.errors import SpecError
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -50,4 +50,4 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-from spec.tasks import digits, regression, roots, text  # noqa: E402,F401  (registers the tasks)
+from netparity.spec.tasks import digits, regression, roots, text  # noqa: E402,F401  (registers the tasks)

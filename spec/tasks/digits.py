@@ -3,11 +3,11 @@ download), seeded stratified split, softmax cross-entropy on logits, accuracy on
 
 from __future__ import annotations
 
-from spec.data import Dataset
-from spec.layers import Conv2D, Dense, Flatten, MaxPool2D
-from spec.model import ModelSpec
-from spec.recipe import Optimizer, Recipe
-from spec.tasks import TaskInstance, register
+from netparity.spec.data import Dataset
+from netparity.spec.layers import Conv2D, Dense, Flatten, MaxPool2D
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.tasks import TaskInstance, register
 
 METRICS = ("test_accuracy", "test_loss")
 

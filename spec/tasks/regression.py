@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from spec.data import Dataset, standardize
-from spec.layers import Dense
-from spec.model import ModelSpec
-from spec.recipe import Optimizer, Recipe
-from spec.tasks import TaskInstance, register
+from netparity.spec.data import Dataset, standardize
+from netparity.spec.layers import Dense
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.tasks import TaskInstance, register
 
 
 def diabetes(seed: int, test_fraction: float = 0.2) -> Dataset:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-
-from spec.data import Dataset
-from spec.errors import SpecError
-from spec.layers import Quadratic
-from spec.model import ModelSpec
-from spec.recipe import Optimizer, Recipe
-from spec.tasks import TaskInstance, register
+from netparity.spec.data import Dataset
+from netparity.spec.errors import SpecError
+from netparity.spec.layers import Quadratic
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.tasks import TaskInstance, register
 
 DEFAULT_POLY = (1.0, -5.0, 4.0)
 ROOT_PARAM = "0.quadratic.x"

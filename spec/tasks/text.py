@@ -8,13 +8,21 @@ import contextlib
 import io
 
 import numpy as np
-
-from spec.data import Dataset
-from spec.errors import SpecError
-from spec.layers import LSTM, Dense, Embedding, LastStep, LayerNorm, PositionalEmbedding, Residual, SelfAttention
-from spec.model import ModelSpec
-from spec.recipe import Optimizer, Recipe
-from spec.tasks import TaskInstance, register
+from netparity.spec.data import Dataset
+from netparity.spec.errors import SpecError
+from netparity.spec.layers import (
+    LSTM,
+    Dense,
+    Embedding,
+    LastStep,
+    LayerNorm,
+    PositionalEmbedding,
+    Residual,
+    SelfAttention,
+)
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.tasks import TaskInstance, register
 
 WINDOW = 16  # characters of context per example
 

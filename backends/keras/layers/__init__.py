@@ -10,11 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
-
-from backends.base import Binding, LayerRegistry
-from backends.keras.layout import layout_for
-from spec.layers import Layer, Shape
-from spec.recipe import Recipe
+from netparity.backends.base import Binding, LayerRegistry
+from netparity.backends.keras.layout import layout_for
+from netparity.spec.layers import Layer, Shape
+from netparity.spec.recipe import Recipe
 
 Binder = Callable[[], list[Binding]]
 
@@ -50,7 +49,7 @@ class ExactL2(keras.regularizers.L2):
     """Keras L2 (l2 * sum(w^2)) with l2 converted straight to the weight's dtype.
 
     Stock L2 does ``ops.cast(self.l2, x.dtype)``, which makes a float32 tensor first, so a
-    float64 run would use l2 rounded to float32 (1e-3 -> 1.0000000475e-3; SEMANTICS 1.8).
+    float64 run would use l2 rounded to float32 (1e-3 -> 1.0000000475e-3; docs/semantics.md §1.8).
     """
 
     def __call__(self, x):
@@ -62,4 +61,4 @@ def regularizer(ctx: Ctx) -> keras.regularizers.Regularizer | None:
     return ExactL2(ctx.recipe.l2) if ctx.recipe.l2 else None
 
 
-from backends.keras.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)
+from netparity.backends.keras.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-
-from backends.base import Binding
-from backends.keras.layers import Binder, Ctx, register, regularizer
-from backends.keras.layout import attention_layout
-from spec import layers as L
+from netparity.backends.base import Binding
+from netparity.backends.keras.layers import Binder, Ctx, register, regularizer
+from netparity.backends.keras.layout import attention_layout
+from netparity.spec import layers as L
 
 
 @keras.saving.register_keras_serializable("netparity")
@@ -38,7 +37,7 @@ def self_attention(layer: L.SelfAttention, ctx: Ctx) -> tuple[keras.layers.Layer
     )
     # Keras keeps 1/sqrt(key_dim) as a Python float and the TF backend applies it with
     # tf.cast(scale, dtype), which makes a float32 tensor first: in float64 the scale would be
-    # rounded to float32 (2e-8 relative for key_dim 8; SEMANTICS 1.8). A float64 scalar casts exactly.
+    # rounded to float32 (2e-8 relative for key_dim 8; docs/semantics.md §1.8). A float64 scalar casts exactly.
     mha._inverse_sqrt_key_dim = np.float64(1.0 / np.sqrt(d // layer.heads))
     native = SelfAttention(mha, layer.causal, dtype=ctx.dtype, name=name)
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import keras
-
-from backends.keras.layers import Binder, Ctx, keras_activation, register, regularizer
-from spec import layers as L
+from netparity.backends.keras.layers import Binder, Ctx, keras_activation, register, regularizer
+from netparity.spec import layers as L
 
 
 def _name(ctx: Ctx) -> str:

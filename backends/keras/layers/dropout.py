@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-
-from backends.keras.layers import Binder, Ctx, register
-from backends.tf.staging import MaskSlot
-from backends.tf.staging import find_dropouts as _find
-from spec import layers as L
+from netparity.backends.keras.layers import Binder, Ctx, register
+from netparity.backends.tf.staging import MaskSlot
+from netparity.backends.tf.staging import find_dropouts as _find
+from netparity.spec import layers as L
 
 
 @keras.saving.register_keras_serializable("netparity")

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import keras
-
-from backends.keras.layers import Binder, Ctx, register
-from spec import layers as L
+from netparity.backends.keras.layers import Binder, Ctx, register
+from netparity.spec import layers as L
 
 
 @register(L.BatchNorm)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 from keras import ops
-
-from backends.keras.layers import Binder, Ctx, register
-from spec import layers as L
+from netparity.backends.keras.layers import Binder, Ctx, register
+from netparity.spec import layers as L
 
 
 @keras.saving.register_keras_serializable("netparity")

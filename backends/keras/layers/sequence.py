@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
-
-from backends.keras.layers import Binder, Ctx, register, regularizer
-from spec import layers as L
+from netparity.backends.keras.layers import Binder, Ctx, register, regularizer
+from netparity.spec import layers as L
 
 
 def _name(ctx: Ctx) -> str:
@@ -25,7 +24,7 @@ class DenseGradientEmbedding(keras.layers.Embedding):
 
     The stock layer's gradient is an IndexedSlices of the rows used, and Keras's optimizers
     update only those rows: Adam's moments of unused rows are then not decayed, unlike
-    torch's dense update and the canonical formula (SEMANTICS 11; measured: 0.1 relative
+    torch's dense update and the canonical formula (docs/semantics.md §11; measured: 0.1 relative
     loss difference after 400 Adam steps on `sequence`).
     """
 
@@ -93,6 +92,6 @@ def lstm(layer: L.LSTM, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
 
 @register(L.LayerNorm)
 def layer_norm(layer: L.LayerNorm, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
-    # epsilon always explicit: Keras defaults to 1e-3, torch to 1e-5 (SEMANTICS 6)
+    # epsilon always explicit: Keras defaults to 1e-3, torch to 1e-5 (docs/semantics.md §6)
     native = keras.layers.LayerNormalization(epsilon=layer.epsilon, dtype=ctx.dtype, name=_name(ctx))
     return native, lambda: [ctx.bind("gamma", native.gamma), ctx.bind("beta", native.beta)]

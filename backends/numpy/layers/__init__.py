@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-
-from backends.base import LayerRegistry
-from backends.numpy.activations import ACTIVATIONS
-from spec.layers import Layer, Shape
+from netparity.backends.base import LayerRegistry
+from netparity.backends.numpy.activations import ACTIVATIONS
+from netparity.spec.layers import Layer, Shape
 
 
 class NpLayer:
@@ -51,4 +50,4 @@ def build_layer(spec: Layer, in_shape: Shape, params: dict[str, np.ndarray], dty
     return REGISTRY.build(spec, in_shape, params, dtype)
 
 
-from backends.numpy.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the layers)
+from netparity.backends.numpy.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the layers)

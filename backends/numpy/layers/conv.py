@@ -8,10 +8,9 @@ loop over pixels or samples.
 from __future__ import annotations
 
 import numpy as np
+from netparity.backends.numpy.layers import NpLayer, register
+from netparity.spec import layers as L
 from numpy.lib.stride_tricks import sliding_window_view
-
-from backends.numpy.layers import NpLayer, register
-from spec import layers as L
 
 
 def windows(x: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-
-from backends.numpy.activations import ACTIVATIONS
-from backends.numpy.layers import NpLayer, build_layer, register
-from spec import layers as L
+from netparity.backends.numpy.activations import ACTIVATIONS
+from netparity.backends.numpy.layers import NpLayer, build_layer, register
+from netparity.spec import layers as L
 
 
 @register(L.Activation)

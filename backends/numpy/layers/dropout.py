@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
-from backends.numpy.layers import NpLayer, register
-from spec import layers as L
+from netparity.backends.numpy.layers import NpLayer, register
+from netparity.spec import layers as L
 
 
 @register(L.Dropout)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-
-from backends.numpy.activations import sigmoid
-from backends.numpy.layers import NpLayer, register
-from spec import layers as L
+from netparity.backends.numpy.activations import sigmoid
+from netparity.backends.numpy.layers import NpLayer, register
+from netparity.spec import layers as L
 
 
 @register(L.Embedding)

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
-
-from backends.base import Binding, LayerRegistry
-from backends.tf.layout import layout_for
-from spec.layers import Layer, Shape
+from netparity.backends.base import Binding, LayerRegistry
+from netparity.backends.tf.layout import layout_for
+from netparity.spec.layers import Layer, Shape
 
 
 @dataclass
@@ -47,4 +46,4 @@ ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "softmax": lambda x: tf.nn.softmax(x, axis=-1),
 }
 
-from backends.tf.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)
+from netparity.backends.tf.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import tensorflow as tf
-
-from backends.base import Binding
-from backends.tf.layers import Ctx, TfLayer, register
-from backends.tf.staging import MaskSlot
-from backends.tf.staging import find_dropouts as _find
-from spec import layers as L
+from netparity.backends.base import Binding
+from netparity.backends.tf.layers import Ctx, TfLayer, register
+from netparity.backends.tf.staging import MaskSlot
+from netparity.backends.tf.staging import find_dropouts as _find
+from netparity.spec import layers as L
 
 
 class MaskedDropout:

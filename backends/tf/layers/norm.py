@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import tensorflow as tf
-
-from backends.base import Binding
-from backends.tf.layers import Ctx, TfLayer, register
-from spec import layers as L
+from netparity.backends.base import Binding
+from netparity.backends.tf.layers import Ctx, TfLayer, register
+from netparity.spec import layers as L
 
 
 @register(L.BatchNorm)

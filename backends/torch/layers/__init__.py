@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from netparity.backends.base import Binding, LayerRegistry
+from netparity.backends.torch.layout import layout_for
+from netparity.spec.layers import Layer, Shape
 from torch import nn
-
-from backends.base import Binding, LayerRegistry
-from backends.torch.layout import layout_for
-from spec.layers import Layer, Shape
 
 
 @dataclass
@@ -46,4 +45,4 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "softmax": lambda: nn.Softmax(dim=-1),
 }
 
-from backends.torch.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)
+from netparity.backends.torch.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)

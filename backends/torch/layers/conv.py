@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from netparity.backends.base import Binding
+from netparity.backends.torch.layers import ACTIVATIONS, Ctx, bind, register
+from netparity.spec import layers as L
 from torch import nn
-
-from backends.base import Binding
-from backends.torch.layers import ACTIVATIONS, Ctx, bind, register
-from spec import layers as L
 
 
 class Conv2dTFSame(nn.Conv2d):
-    """nn.Conv2d with TF 'SAME' padding: the extra row/column goes bottom/right (SEMANTICS 3).
+    """nn.Conv2d with TF 'SAME' padding: the extra row/column goes bottom/right (docs/semantics.md §3).
 
     torch's own padding='same' refuses stride > 1, and symmetric integer padding puts the
     odd pixel on both sides, so the input is padded explicitly with F.pad."""

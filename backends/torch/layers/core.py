@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import torch
+from netparity.backends.base import Binding
+from netparity.backends.torch.layers import ACTIVATIONS, Ctx, bind, build_layer, register
+from netparity.spec import layers as L
 from torch import nn
-
-from backends.base import Binding
-from backends.torch.layers import ACTIVATIONS, Ctx, bind, build_layer, register
-from spec import layers as L
 
 
 @register(L.Dense)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import torch
+from netparity.backends.base import Binding
+from netparity.backends.torch.layers import Ctx, register
+from netparity.spec import layers as L
 from torch import nn
-
-from backends.base import Binding
-from backends.torch.layers import Ctx, register
-from spec import layers as L
 
 
 class MaskedDropout(nn.Dropout):

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from netparity.backends.base import Binding
+from netparity.backends.torch.layers import Ctx, bind, register
+from netparity.spec import layers as L
 from torch import nn
-
-from backends.base import Binding
-from backends.torch.layers import Ctx, bind, register
-from spec import layers as L
 
 
 class BatchNormBiased(nn.BatchNorm2d):
     """nn.BatchNorm2d's parameters and buffers, normalized by F.batch_norm, but the running
     statistics follow the spec: running = m * running + (1 - m) * batch with the BIASED batch
-    variance (torch's kernel would use the unbiased one, SEMANTICS 6) and m the Keras momentum.
+    variance (torch's kernel would use the unbiased one, docs/semantics.md §6) and m the Keras momentum.
 
     Channels are dim 1 for NCHW images and (N, C) vectors; (N, T, C) sequences are permuted.
     """

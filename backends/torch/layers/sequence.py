@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import torch
+from netparity.backends.base import Binding
+from netparity.backends.torch.layers import Ctx, bind, register
+from netparity.spec import layers as L
 from torch import nn
-
-from backends.base import Binding
-from backends.torch.layers import Ctx, bind, register
-from spec import layers as L
 
 
 @register(L.Embedding)
@@ -49,7 +48,7 @@ class LSTM(nn.Module):
 def lstm(layer: L.LSTM, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
     native = nn.LSTM(ctx.in_shape[-1], layer.units, batch_first=True, dtype=ctx.dtype, device=ctx.device)
     # torch adds two biases, b_ih + b_hh, that receive the same gradient: trained together they
-    # would move twice as fast as the one canonical bias (SEMANTICS 4). The canonical bias lives
+    # would move twice as fast as the one canonical bias (docs/semantics.md §4). The canonical bias lives
     # in bias_ih; bias_hh is held at zero and frozen, so it neither trains nor gets a gradient.
     with torch.no_grad():
         native.bias_hh_l0.zero_()

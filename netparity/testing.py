@@ -1,17 +1,17 @@
-"""The cross-backend check every equivalence test uses: same spec, same canonical
-parameters, same batches; forward, gradients and a training trajectory against NumPy."""
+"""Cross-backend checks for your own tests: same spec, same canonical parameters, same
+batches; forward, gradients and a training trajectory against the reference backend."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from backends import get_backend
-from harness.diff import TOLERANCES, Diff
-from spec.data import batch_plan
-from spec.dropout import dropout_masks
-from spec.init import init_params
-from spec.model import ModelSpec
-from spec.recipe import Recipe
+from netparity.backends import get_backend
+from netparity.harness.diff import TOLERANCES, Diff
+from netparity.spec.data import batch_plan
+from netparity.spec.dropout import dropout_masks
+from netparity.spec.init import init_params
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Recipe
 
 
 def assert_close(what: str, got: np.ndarray, ref: np.ndarray, tol: float) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.numpy.layers import build_layer
-from spec.init import init_params
-from spec.layers import Embedding, Layer
-from spec.model import ModelSpec
+from netparity.backends.numpy.layers import build_layer
+from netparity.spec.init import init_params
+from netparity.spec.layers import Embedding, Layer
+from netparity.spec.model import ModelSpec
 
 H = 1e-6  # central differences: truncation O(h^2) ~ 1e-12, rounding ~ eps/h ~ 1e-10
 RTOL = 1e-6
