@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from netparity.backends import BACKENDS, installed_reason  # noqa: E402
-from netparity.harness.campaign import in_flight, run_case  # noqa: E402
-from netparity.harness.fuzz import draw_cases, judge  # noqa: E402
-from netparity.harness.run import RunConfig  # noqa: E402
+from netparity.backends import BACKENDS, installed_reason
+from netparity.harness.campaign import in_flight, run_case
+from netparity.harness.fuzz import draw_cases, judge
+from netparity.harness.run import RunConfig
 
 
 def engine(mode: str, timeout_s: float | None):

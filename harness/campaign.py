@@ -164,7 +164,7 @@ def run_fuzz(
     atomic_write(out_dir / "campaign.csv", table.to_csv(index=False))
 
     failures: list[Failure] = []
-    for i, result, judged in outcomes:
+    for i, _, judged in outcomes:
         found = [b for b, j in judged.items() if j.verdict == "finding"]
         if found:
             failures.append(

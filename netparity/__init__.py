@@ -22,3 +22,8 @@ except _metadata.PackageNotFoundError:  # a checkout that was never installed
     __version__ = "0+checkout"
 
 __all__ = ["__version__"]
+
+# campaigns (issue 17): netparity.sweep(...) and netparity.fuzz(...); nothing heavy is imported here
+from netparity.campaign import fuzz, sweep  # noqa: E402
+
+__all__ += ["fuzz", "sweep"]

@@ -19,9 +19,10 @@ import sys
 from netparity import __version__
 from netparity.backends import BACKENDS, installed_reason, unavailable_reason
 from netparity.backends.base import DTYPES
+from netparity.campaign import add_campaign_args, check_campaign_args, fuzz_command, sweep_axes
 from netparity.harness.recipe_cli import add_recipe_args, apply_recipe_args, native_defaults, parse_lrs
 from netparity.spec.errors import SpecError
-from netparity.spec.tasks import TASKS, get_task
+from netparity.spec.tasks import TASKS, TaskInstance, get_task
 
 #: how errors and --help name the program (compare.py passes its own name)
 PROG = "netparity"
@@ -73,6 +74,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--target", default=None, help="the --data column to predict")
     p.add_argument("--loss", default=None, help="mse (regression) or cross_entropy (classification) for --spec/--data")
     add_recipe_args(p)
+    add_campaign_args(p)  # --sweep, --fuzz, --fuzz-seed, --cluster, --parallel (issue 17)
     return p
 
 
@@ -135,6 +137,9 @@ def _main(args: argparse.Namespace) -> int:
         raise UsageError("--target needs --data FILE.csv")
     if args.loss is not None and not custom:
         raise UsageError("--loss applies to --spec/--data runs; a built-in task has its own loss")
+    check_campaign_args(args, custom)
+    if args.fuzz is not None:  # random models: no task of its own
+        return fuzz_command(args, parse_backends(args.backends, args.reference, deep=False))
     task_name = "custom" if custom else args.task or "regression"
     task_def = None if custom else get_task(task_name)
 
@@ -142,19 +147,25 @@ def _main(args: argparse.Namespace) -> int:
     from netparity.harness.report import ReportError, console_table, prepare_out_dir, write_report
     from netparity.harness.run import RunConfig, run, with_overrides
 
-    if task_def is None:
-        from netparity.spec.files import custom_task
-
-        task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=args.seed)
-    else:
-        task = task_def.build(args.seed)
     lrs = parse_lrs(args.lr)
-    task = apply_recipe_args(task, args, lr=lrs[0] if len(lrs) == 1 else None)
-    task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)
+    axes = sweep_axes(args.sweep, lrs)
+
+    def build(seed: int) -> TaskInstance:
+        """The task with every command-line override (a sweep builds one per seed)."""
+        if task_def is None:
+            from netparity.spec.files import custom_task
+
+            task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=seed)
+        else:
+            task = task_def.build(seed)
+        task = apply_recipe_args(task, args, lr=lrs[0] if len(lrs) == 1 else None)
+        return with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)
+
+    task = build(args.seed)
     backends = parse_backends(
         args.backends, args.reference, deep=not args.isolate
     )  # after the spec: it may import every framework
-    native = native_defaults(task, backends, args, sweep=len(lrs) > 1)
+    native = native_defaults(task, backends, args, sweep=bool(axes))
     try:  # only once the task is valid: a bad spec leaves no empty run folder behind
         out_dir = prepare_out_dir(args.out, task.name)
     except ReportError as err:
@@ -176,14 +187,21 @@ def _main(args: argparse.Namespace) -> int:
         isolate=args.isolate,
         tf32_timing=args.tf32,
     )
-    if len(lrs) > 1:  # a learning-rate sweep: one report per rate plus sweep.csv / sweep.png
-        from netparity.harness.sweep import run_lr_sweep, sweep_console
+    if axes:  # a sweep: one report per point plus campaign.csv, plots and report.md (issue 17)
+        from netparity.harness.campaign import open_engine
+        from netparity.harness.sweep import run_sweep, sweep_console
 
-        table, ok = run_lr_sweep(task, lrs, out_dir, lambda t: run(t, backends, config, progress=bar))
+        engine = open_engine(args.cluster, isolate=args.isolate)
+        try:
+            swept = run_sweep(
+                build, axes, backends, config, out_dir, runner=engine, parallel=args.parallel, progress=bar
+            )
+        finally:
+            engine.close()
         bar.close()
-        print(sweep_console(table))
+        print(sweep_console(swept.table))
         print(f"report: {out_dir}")
-        return 0 if ok else 1
+        return 0 if swept.ok else 1
     result = run(task, backends, config, progress=bar, task_for=native.task_for(task) if native else None)
     bar.close()
     if native:  # the defaults that differed: in each reason, defaults.csv and spec.json

@@ -123,7 +123,7 @@ def test_cli_lr_sweep(tmp_path: Path) -> None:
         "--backends", "numpy,torch", "--out", str(out),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    table = pd.read_csv(out / "sweep.csv")
+    table = pd.read_csv(out / "campaign.csv")
     assert (out / "sweep.png").stat().st_size > 0
     assert sorted(set(table.lr)) == [0.001, 0.01, 0.1, 0.2]
     by_lr = {lr: g for lr, g in table.groupby("lr")}
