@@ -17,6 +17,7 @@ it at once (each backend's worker serves one job at a time).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import random
 import signal
@@ -45,6 +46,7 @@ def fresh_state(seed: int) -> None:
 def _serve(name: str, conn: Connection) -> None:
     """A worker's main loop: import the framework once, then run jobs until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends us
+    logging.disable(logging.WARNING)  # e.g. TF's retracing warnings: many models per process is the point
     from netparity.backends import BackendUnavailable, get_backend
 
     try:  # the warm import; an unavailable backend still answers (run_backend reports the skip)

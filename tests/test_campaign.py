@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import require
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from netparity.backends import get_backend
 from netparity.backends.numpy import activations
 from netparity.harness.campaign import InProcess, run_case
 from netparity.harness.fuzz import LAYER_DRAWS, WHOLE_MODELS, Case, covered_types, draw_cases, judge, shrink
@@ -24,6 +27,7 @@ from netparity.harness.pool import WorkerPool, _Exclusive
 from netparity.harness.run import BackendResult, RunConfig, run, run_backend, with_overrides
 from netparity.harness.sweep import parse_sweep, point_name, sweep_points
 from netparity.spec.errors import SpecError
+from netparity.spec.init import init_params
 from netparity.spec.layers import LAYER_TYPES
 from netparity.spec.recipe import OPTIMIZERS
 from netparity.spec.tasks import get_task
@@ -84,6 +88,19 @@ def test_random_models_are_valid_reproducible_and_cover_every_layer_and_optimize
     assert {c.recipe.optimizer.name for c in cases} == set(OPTIMIZERS)
 
 
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_every_drawn_model_builds_and_runs_on_numpy(seed: int) -> None:
+    """The generator under hypothesis (a seed strategy mapped through ``draw_cases``): property
+    tests can draw from the same table."""
+    case = draw_cases(1, seed)[0]
+    task = case.task()
+    params = init_params(task.model, case.seed)
+    model = get_backend("numpy").build(task.model, params, task.recipe, dtype="float64", device="cpu")
+    out = model.forward(model.stage(task.data.x_test[:4]))
+    assert out.shape == (4, *task.model.output_shape) and np.isfinite(out).all()
+
+
 def test_a_case_replays_through_a_spec_file(tmp_path: Path) -> None:
     """What failures/NNN/spec.json holds builds the same task as ``--spec spec.json --seed S``."""
     from netparity.spec.files import custom_task
@@ -123,9 +140,6 @@ def test_pool_workers_give_the_in_process_numbers_run_after_run(small_task) -> N
 
 def test_a_dead_or_stuck_worker_fails_that_job_and_restarts_alone(small_task) -> None:
     config = RunConfig(dtype="float64", timing=False)
-    params = {}
-    from netparity.spec.init import init_params
-
     params = init_params(small_task.model, 0)
     with WorkerPool() as pool:
         assert pool("numpy", small_task, params, config).status == "ok"
