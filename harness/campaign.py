@@ -84,6 +84,7 @@ class Failure:
     original: Case
     reproducer: Case
     tries: int
+    signature: str = ""  # backend, what went wrong and the reproducer's layer types: duplicates share it
 
 
 @dataclass
@@ -206,6 +207,15 @@ def failure_kind(j: Judgement) -> str:
     return f"failed:{reason.split(':')[0]}" if status == "failed" else status
 
 
+def one_line(reason: str) -> str:
+    """A reason's first line; for a framework's multi-line error ("ValueError: in user code:" ...)
+    its type and its last line, which says what went wrong."""
+    lines = [x.strip() for x in reason.splitlines() if x.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return lines[-1] if ":" in lines[-1] else f"{lines[0].split(':')[0]}: {lines[-1]}"
+    return lines[0] if lines else ""
+
+
 def save_failure(
     number: int,
     case_index: int,
@@ -242,12 +252,14 @@ def save_failure(
     n_layers = len(shrunk.case.spec["layers"])
     description = (
         f"{backend}: {res.status}, first divergent layer {layer}, {n_layers} layer(s): {shrunk.case.describe()} "
-        f"[{res.reason.splitlines()[0] if res.reason else judge(result, backend).detail}]"
+        f"[{one_line(res.reason) or judge(result, backend).detail}]"
     )
     replay = f"netparity --spec spec.json --seed {shrunk.case.seed} --dtype float64 --backends {reference},{backend} --no-timing"
     atomic_write(folder / "description.txt", description + "\n" + f"replay: {replay}\n")
     log(f"failure {number:03d} (case {case_index}, {shrunk.tries} shrink runs): {description}")
-    return Failure(number, case_index, backend, description, folder, case, shrunk.case, shrunk.tries)
+    what = res.reason.split(":")[0] if res.status == "failed" else f"diverging from {layer.split('.')[-1]}"
+    signature = f"{backend} {res.status} ({what}): {' > '.join(shrunk.case.layer_types())}"
+    return Failure(number, case_index, backend, description, folder, case, shrunk.case, shrunk.tries, signature)
 
 
 def fuzz_markdown(fuzz: FuzzResult, seed: int, backends: list[str]) -> str:
@@ -271,7 +283,15 @@ def fuzz_markdown(fuzz: FuzzResult, seed: int, backends: list[str]) -> str:
     lines += [_markdown_table(per.reset_index()), ""]
     lines += ["## Layer types drawn", "", ", ".join(sorted(covered_types(fuzz.cases))), ""]
     if fuzz.failures:
-        lines += ["## Failures (minimal reproducers)", ""]
+        distinct: dict[str, list[Failure]] = {}
+        for f in fuzz.failures:
+            distinct.setdefault(f.signature, []).append(f)
+        lines += ["## Distinct findings", "", "| finding | failures | smallest reproducer |", "|---|---|---|"]
+        for signature, group in distinct.items():
+            best = min(group, key=lambda f: (len(f.reproducer.spec["layers"]), f.number))
+            numbers = ", ".join(f"{f.number:03d}" for f in group)
+            lines.append(f"| {signature} | {numbers} | failures/{best.number:03d}: {best.reproducer.describe()} |")
+        lines += ["", "## Failures (minimal reproducers)", ""]
         lines += [
             f"- [{f.number:03d}](failures/{f.number:03d}/description.txt) (case {f.case_index}): {f.description}"
             for f in fuzz.failures

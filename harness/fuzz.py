@@ -337,8 +337,8 @@ def _valid(spec: dict[str, Any], seed: int) -> Case | None:
         model, recipe = case.model, case.recipe
     except SpecError:
         return None
-    if recipe.loss == "cross_entropy" and len(model.output_shape) != 1:
-        return None
+    if recipe.loss == "cross_entropy" and (len(model.output_shape) != 1 or model.output_shape[0] < 2):
+        return None  # one logit per class, at least two classes
     return case
 
 
@@ -386,6 +386,8 @@ def _reductions(case: Case):
                             )
                         )
     recipe = spec.get("recipe", {})
+    if recipe.get("loss") == "cross_entropy":  # mse takes any output shape: the head may go too
+        candidates.append(("mse loss", variant(lambda s: s["recipe"].__setitem__("loss", "mse"))))
     if recipe.get("epochs", 1) > 1:  # fewer training steps
         candidates.append(("1 epoch", variant(lambda s: s["recipe"].__setitem__("epochs", 1))))
     if recipe.get("batch_size", 0) < ONE_STEP_BATCH:
