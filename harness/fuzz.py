@@ -365,7 +365,7 @@ def _reductions(case: Case):
             for j in range(len(layer["layers"])):
                 candidates.append((f"drop layer {i}.{j}", variant(lambda s, i=i, j=j: s["layers"][i]["layers"].pop(j))))
     for d, size in enumerate(spec["input_shape"]):  # smaller input
-        for smaller in sorted({1, size // 2} - {size}):
+        for smaller in sorted({1, size // 2, size - 1} - {size}):
             if smaller >= 1:
                 candidates.append(
                     (
@@ -377,7 +377,7 @@ def _reductions(case: Case):
         for key, low in SIZE_FIELDS.items():
             value = layer.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and value > low:
-                for smaller in sorted({low, value // 2} - {value}):
+                for smaller in sorted({low, value // 2, value - 1} - {value}):
                     if smaller >= low:
                         candidates.append(
                             (
