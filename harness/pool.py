@@ -67,8 +67,11 @@ def _serve(name: str, conn: Connection) -> None:
             conn.send(("progress", backend, done, total))
 
         fresh_state(config.seed)
-        result = run_backend(name, task, params, config, progress if want_progress else None)
-        conn.send(("result", result))
+        try:
+            result = run_backend(name, task, params, config, progress if want_progress else None)
+            conn.send(("result", result))
+        except (BrokenPipeError, EOFError, OSError):  # the parent is gone: so are we
+            return
 
 
 class Worker:
