@@ -148,8 +148,8 @@ def test_a_dead_or_stuck_worker_fails_that_job_and_restarts_alone(small_task) ->
         died = pool("numpy", small_task, params, config)
         assert died.status == "failed" and "died" in died.reason
         assert pool("numpy", small_task, params, config).status == "ok"  # restarted
-        pool.timeout_s = 1e-3  # every job is now too slow
-        stuck = pool("numpy", small_task, params, config)
+        pool.timeout_s = 0.2  # a long training run is now too slow
+        stuck = pool("numpy", with_overrides(small_task, epochs=1000), params, config)
         assert stuck.status == "failed" and "timed out" in stuck.reason
         pool.timeout_s = None
         assert pool("numpy", small_task, params, config).status == "ok"
