@@ -5,6 +5,7 @@
     python compare.py --list
     python compare.py --spec my_model.yaml --data my_data.csv --target price
     python compare.py --data iris.csv --target species --loss cross_entropy
+    python compare.py --rerun reports/20261125-091500-regression
 
 Every run folder gets CSVs, PNG plots and report.md. Exit status: 0 when every backend agrees
 with the reference within tolerance, 1 when one disagrees, fails or diverges, 2 on bad usage.
@@ -19,7 +20,7 @@ import sys
 from netparity import __version__
 from netparity.backends import BACKENDS, installed_reason, unavailable_reason
 from netparity.backends.base import DTYPES
-from netparity.harness.recipe_cli import add_recipe_args, apply_recipe_args, native_defaults, parse_lrs
+from netparity.recipe_args import add_recipe_args, parse_lrs, recipe_changes
 from netparity.spec.errors import SpecError
 from netparity.spec.tasks import TASKS, get_task
 
@@ -64,26 +65,53 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument(
         "--isolate",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run each backend in its own fresh process (default; --no-isolate: one process for all)",
+        default=None,
+        help="run each backend in its own fresh process (default when timing: fair timings; "
+        "with --no-timing one process for all is the default, being faster)",
     )
     p.add_argument("--list", action="store_true", help="list tasks and backends, then exit")
     p.add_argument("--spec", default=None, help="your own model (and recipe) as a JSON or YAML file")
     p.add_argument("--data", default=None, help="your own data: a CSV of numeric features plus --target")
     p.add_argument("--target", default=None, help="the --data column to predict")
     p.add_argument("--loss", default=None, help="mse (regression) or cross_entropy (classification) for --spec/--data")
+    p.add_argument("--rerun", default=None, metavar="DIR", help="re-run a run folder exactly (its spec.json)")
     add_recipe_args(p)
     return p
 
 
 def list_all() -> str:
+    """Tasks and backends. Frameworks are looked up, not imported (importlib.util.find_spec
+    and importlib.metadata), so this answers in a fraction of a second; a framework that is
+    installed but broken shows up when a run imports it."""
+    from importlib import metadata
+
     lines = ["tasks:"]
     lines += [f"  {name:<16}{task.description}" for name, task in sorted(TASKS.items())]
     lines.append("backends:")
     for name in BACKENDS:
-        reason = unavailable_reason(name)
-        lines.append(f"  {name:<16}{'available' if reason is None else 'unavailable: ' + reason}")
+        reason = installed_reason(name)
+        if reason is None:
+            versions = []
+            for package in get_backend_requires(name):
+                for dist in (package, f"{package}-cpu", f"{package}-gpu"):  # e.g. tensorflow-cpu
+                    try:
+                        versions.append(f"{package} {metadata.version(dist)}")
+                        break
+                    except metadata.PackageNotFoundError:
+                        continue
+                else:  # importable, but not from a distribution
+                    versions.append(package)
+            status = "installed" + (f" ({', '.join(versions)})" if versions else "")
+        else:
+            status = "unavailable: " + reason
+        lines.append(f"  {name:<16}{status}")
     return "\n".join(lines)
+
+
+def get_backend_requires(name: str) -> tuple[str, ...]:
+    import importlib
+
+    return tuple(importlib.import_module(f"netparity.backends.{name}").BACKEND.requires)
 
 
 def parse_backends(text: str | None, reference: str, *, deep: bool = True) -> list[str]:
@@ -122,6 +150,8 @@ def _main(args: argparse.Namespace) -> int:
     if args.list:
         print(list_all())
         return 0
+    if args.rerun is not None or (args.spec is not None and _is_run_spec(args.spec)):
+        return _rerun(args)
     if args.dtype not in DTYPES:
         raise UsageError(f"unknown dtype {args.dtype!r} (known: {', '.join(DTYPES)})")
     if args.threads < 1:
@@ -138,62 +168,139 @@ def _main(args: argparse.Namespace) -> int:
     task_name = "custom" if custom else args.task or "regression"
     task_def = None if custom else get_task(task_name)
 
-    from netparity.harness.progress import TrainingProgress
-    from netparity.harness.report import ReportError, console_table, prepare_out_dir, write_report
-    from netparity.harness.run import RunConfig, run, with_overrides
+    from netparity.harness.overrides import apply_changes, native_defaults
+    from netparity.harness.run import RunConfig, with_overrides
 
     if task_def is None:
         from netparity.spec.files import custom_task
 
         task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=args.seed)
+        if args.data is not None:
+            source = {"kind": "csv", "path": str(os.path.abspath(args.data)), "target": args.target, "seed": args.seed}
+        else:
+            source = {"kind": "synthetic", "seed": args.seed}
     else:
         task = task_def.build(args.seed)
+        source = {"kind": "task", "name": task_name, "seed": args.seed}
     lrs = parse_lrs(args.lr)
-    task = apply_recipe_args(task, args, lr=lrs[0] if len(lrs) == 1 else None)
+    changes = recipe_changes(args, lr=lrs[0] if len(lrs) == 1 else None)
+    task = apply_changes(task, changes)
     task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)
+    timing = not args.no_timing
+    isolate = timing if args.isolate is None else args.isolate  # see README "Timing": measured
     backends = parse_backends(
-        args.backends, args.reference, deep=not args.isolate
+        args.backends, args.reference, deep=not isolate
     )  # after the spec: it may import every framework
-    native = native_defaults(task, backends, args, sweep=len(lrs) > 1)
-    try:  # only once the task is valid: a bad spec leaves no empty run folder behind
-        out_dir = prepare_out_dir(args.out, task.name)
-    except ReportError as err:
-        raise UsageError(str(err)) from None
-
-    print(
-        f"task {task.name} | dtype {args.dtype} | seed {args.seed} | reference {args.reference} | "
-        f"backends {', '.join(backends)}",
-        flush=True,
-    )
-    bar = TrainingProgress()  # a tqdm bar on an interactive terminal, silent in CI and pipes
+    pinned = set(changes.hyper)
+    native = native_defaults(task, backends, changes.defaults, pinned, sweep=len(lrs) > 1)
     config = RunConfig(
         dtype=args.dtype,
         device=args.device,
         seed=args.seed,
         reference=args.reference,
-        timing=not args.no_timing,
+        timing=timing,
         threads=args.threads,
-        isolate=args.isolate,
+        isolate=isolate,
         tf32_timing=args.tf32,
     )
-    if len(lrs) > 1:  # a learning-rate sweep: one report per rate plus sweep.csv / sweep.png
-        from netparity.harness.sweep import run_lr_sweep, sweep_console
+    if len(lrs) > 1:
+        return _sweep(task, lrs, backends, config, args.out)
+    from netparity.rerun import record
 
-        table, ok = run_lr_sweep(task, lrs, out_dir, lambda t: run(t, backends, config, progress=bar))
-        bar.close()
-        print(sweep_console(table))
-        print(f"report: {out_dir}")
-        return 0 if ok else 1
+    rerun = record(source, task, backends, config, defaults=changes.defaults, pinned=pinned)
+    return _run_and_report(task, backends, config, args.out, native, {"defaults": changes.defaults, "rerun": rerun})
+
+
+def _is_run_spec(path: str) -> bool:
+    from netparity.rerun import is_run_spec
+
+    return is_run_spec(path)
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    """--rerun DIR (or --spec DIR/spec.json): the recorded run again, into a new folder.
+    Only --out, --no-timing and --isolate/--no-isolate may change how; nothing may change what."""
+    from netparity.harness.overrides import native_defaults
+    from netparity.rerun import load_run, same_losses, with_config
+
+    path = args.rerun if args.rerun is not None else args.spec
+    if args.rerun is not None and args.spec is not None:
+        raise UsageError("--rerun and --spec exclude each other (--spec RUN/spec.json is a rerun itself)")
+    fixed = ["task", "data", "target", "loss", "epochs", "batch_size", "lr", "backends", "optimizer", "l2", "poly"]
+    given = [f"--{name.replace('_', '-')}" for name in fixed if getattr(args, name) is not None]
+    if given:
+        raise UsageError(f"a rerun runs the recorded model, data and recipe; {', '.join(given)} cannot change it")
+    saved = load_run(path)
+    changes: dict[str, object] = {}
+    if args.no_timing:
+        changes["timing"] = False
+    if args.isolate is not None:
+        changes["isolate"] = args.isolate
+    saved = with_config(saved, **changes)
+    backends = parse_backends(",".join(saved.backends), saved.config.reference, deep=not saved.config.isolate)
+    native = native_defaults(saved.task, backends, saved.defaults, saved.pinned)
+    extra = {
+        "defaults": saved.defaults,
+        "rerun": {**saved.record, "timing": saved.config.timing, "isolate": saved.config.isolate},
+        "rerun_of": str(saved.folder),
+    }
+    status, out_dir = _run_and_report(saved.task, backends, saved.config, args.out, native, extra, return_dir=True)
+    print(f"rerun of {saved.folder}: {same_losses(saved.folder, out_dir)}")
+    return status
+
+
+def _sweep(task, lrs: list[float], backends: list[str], config, out: str | None) -> int:
+    """A learning-rate sweep: one report per rate plus sweep.csv / sweep.png."""
+    from netparity.harness.progress import TrainingProgress
+    from netparity.harness.run import run
+    from netparity.harness.sweep import run_lr_sweep, sweep_console
+
+    out_dir = _out_dir(out, task.name)
+    _announce(task, backends, config)
+    bar = TrainingProgress()
+    table, ok = run_lr_sweep(task, lrs, out_dir, lambda t: run(t, backends, config, progress=bar))
+    bar.close()
+    print(sweep_console(table))
+    print(f"report: {out_dir}")
+    return 0 if ok else 1
+
+
+def _out_dir(out: str | None, task_name: str):
+    from netparity.harness.report import ReportError, prepare_out_dir
+
+    try:  # only once the task is valid: a bad spec leaves no empty run folder behind
+        return prepare_out_dir(out, task_name)
+    except ReportError as err:
+        raise UsageError(str(err)) from None
+
+
+def _announce(task, backends: list[str], config) -> None:
+    print(
+        f"task {task.name} | dtype {config.dtype} | seed {config.seed} | reference {config.reference} | "
+        f"backends {', '.join(backends)}",
+        flush=True,
+    )
+
+
+def _run_and_report(task, backends, config, out, native, extra: dict, *, return_dir: bool = False):
+    """Run, write the report folder, print the summary; the exit status (and the folder)."""
+    from netparity.harness.environment import environment
+    from netparity.harness.progress import TrainingProgress
+    from netparity.harness.report import atomic_write, console_table, write_report
+    from netparity.harness.run import run
+
+    out_dir = _out_dir(out, task.name)
+    _announce(task, backends, config)
+    bar = TrainingProgress()  # a tqdm bar on an interactive terminal, silent in CI and pipes
     result = run(task, backends, config, progress=bar, task_for=native.task_for(task) if native else None)
     bar.close()
     if native:  # the defaults that differed: in each reason, defaults.csv and spec.json
         native.annotate(result)
-        from netparity.harness.report import atomic_write
-
         atomic_write(out_dir / "defaults.csv", native.frame().to_csv(index=False))
-    tables = write_report(result, out_dir, extra={"defaults": args.defaults})
+    ok = native.ok(result) if native else result.ok
+    extra = {**extra, "environment": environment(config.device, config.threads)}
+    tables = write_report(result, out_dir, extra=extra, ok=ok)
     print(console_table(tables["summary"]))
     print(f"report: {out_dir}")
-    if native:
-        return 0 if native.ok(result) else 1
-    return 0 if result.ok else 1
+    status = 0 if ok else 1
+    return (status, out_dir) if return_dir else status
