@@ -172,8 +172,8 @@ def same_losses(old_folder: Path, new_folder: Path) -> str:
     import pandas as pd
 
     try:
-        old = pd.read_csv(Path(old_folder) / "losses.csv", float_precision="round_trip")
-        new = pd.read_csv(Path(new_folder) / "losses.csv", float_precision="round_trip")
+        old = pd.read_csv(Path(old_folder) / "losses.csv")
+        new = pd.read_csv(Path(new_folder) / "losses.csv")
     except (OSError, ValueError):
         return "the original run has no losses.csv to compare with"
     same, differ = [], []

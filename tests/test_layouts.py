@@ -7,12 +7,13 @@ import importlib
 
 import numpy as np
 import pytest
-from conftest import backend_params, require
 from netparity.backends.base import LayoutTable
 from netparity.spec import layers as L
 from netparity.spec.init import init_params
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe
+
+from netparity.testing import backend_params, require
 
 # one model per input kind that between them hold every layer with parameters or state
 ZOO = {
