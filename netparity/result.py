@@ -159,7 +159,7 @@ def worst_array(run: RunResult, backend: str) -> str:
     return (
         f"Worst array: {what} (shape {a.shape}): normwise relative difference {d.max_rel:.3e} "
         f"(allowed {tol:.0e})\n"
-        f"Greatest absolute difference: {d.max_abs:.3e} at index {at}: {a[index]!r} vs reference {b[index]!r}"
+        f"Greatest absolute difference: {d.max_abs:.3e} at index {at}: {float(a[index])!r} vs reference {float(b[index])!r}"
     )
 
 
