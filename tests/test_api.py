@@ -175,3 +175,18 @@ def test_wrong_backward_is_caught_with_the_worst_array_and_element() -> None:
     assert "torch: mismatch" in message
     assert "Worst array: gradient of " in message and ".dense.bias" in message
     assert "Greatest absolute difference" in message and "at index (" in message
+
+
+@pytest.mark.parametrize("flag", ["--list", "--help", "--version"])
+def test_fast_flags_import_no_framework(flag: str) -> None:
+    code = (
+        "import sys\nfrom netparity.cli import main\n"
+        f"try:\n    main([{flag!r}])\nexcept SystemExit:\n    pass\n"
+        "print('loaded:', sorted(m for m in ('torch', 'tensorflow', 'keras', 'jax') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "loaded: []"
+    if flag == "--list":
+        for name in ("numpy", "torch", "tf", "keras"):
+            assert f"\n  {name:<16}" in proc.stdout
