@@ -74,7 +74,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="your own data: a CSV of numeric features plus --target")
     p.add_argument("--target", default=None, help="the --data column to predict")
     p.add_argument("--loss", default=None, help="mse (regression) or cross_entropy (classification) for --spec/--data")
-    p.add_argument("--rerun", default=None, metavar="DIR", help="re-run a run folder exactly (its spec.json)")
+    p.add_argument(
+        "--rerun",
+        default=None,
+        metavar="DIR",
+        help="re-run a run folder exactly (its spec.json); only --out, --no-timing and --isolate apply",
+    )
     add_recipe_args(p)
     return p
 
@@ -188,9 +193,8 @@ def _main(args: argparse.Namespace) -> int:
     task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)
     timing = not args.no_timing
     isolate = timing if args.isolate is None else args.isolate  # see README "Timing": measured
-    backends = parse_backends(
-        args.backends, args.reference, deep=not isolate
-    )  # after the spec: it may import every framework
+    # after the spec (a bad one is reported before any framework is imported)
+    backends = parse_backends(args.backends, args.reference, deep=not isolate)
     pinned = set(changes.hyper)
     native = native_defaults(task, backends, changes.defaults, pinned, sweep=len(lrs) > 1)
     config = RunConfig(
@@ -226,7 +230,20 @@ def _rerun(args: argparse.Namespace) -> int:
     path = args.rerun if args.rerun is not None else args.spec
     if args.rerun is not None and args.spec is not None:
         raise UsageError("--rerun and --spec exclude each other (--spec RUN/spec.json is a rerun itself)")
-    fixed = ["task", "data", "target", "loss", "epochs", "batch_size", "lr", "backends", "optimizer", "l2", "poly"]
+    fixed = [
+        "task",
+        "data",
+        "target",
+        "loss",
+        "epochs",
+        "batch_size",
+        "lr",
+        "backends",
+        "optimizer",
+        "l2",
+        "poly",
+        "x0",
+    ]
     given = [f"--{name.replace('_', '-')}" for name in fixed if getattr(args, name) is not None]
     if given:
         raise UsageError(f"a rerun runs the recorded model, data and recipe; {', '.join(given)} cannot change it")
