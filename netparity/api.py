@@ -104,6 +104,13 @@ def compare(
         threads=threads,
         isolate=timing if isolate is None else isolate,
     )
+    if out is not None:  # a folder that cannot take the report fails now, not after the run
+        from netparity.harness.report import ReportError, prepare_out_dir
+
+        try:
+            prepare_out_dir(str(out), task.name)
+        except ReportError as err:
+            raise SpecError(str(err)) from None
     result = run(task, chosen, config)
     extra = {
         "rerun": record(source, task, chosen, config),

@@ -112,7 +112,10 @@ def test_dataframe_and_csv_give_the_same_data(tmp_path: Path) -> None:
         netparity.compare(model, frame, backends=["numpy"])
 
 
-def test_bad_api_input_is_a_spec_error() -> None:
+def test_bad_api_input_is_a_spec_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SpecError, match="exists and is not a folder"):  # before any training
+        netparity.compare("regression", backends=["numpy"], out=tmp_path / "file")
     with pytest.raises(SpecError, match="expected a task name"):
         netparity.compare(42)
     with pytest.raises(SpecError, match="unknown dtype"):
