@@ -155,8 +155,9 @@ def _main(args: argparse.Namespace) -> int:
     if args.list:
         print(list_all())
         return 0
-    if args.rerun is not None or (args.spec is not None and _is_run_spec(args.spec)):
-        return _rerun(args)
+    from netparity.rerun import rerun_args
+
+    saved = rerun_args(args)  # --rerun DIR or --spec DIR/spec.json: args now say how that run ran
     if args.dtype not in DTYPES:
         raise UsageError(f"unknown dtype {args.dtype!r} (known: {', '.join(DTYPES)})")
     if args.threads < 1:
@@ -174,150 +175,82 @@ def _main(args: argparse.Namespace) -> int:
     task_def = None if custom else get_task(task_name)
 
     from netparity.harness.overrides import apply_changes, native_defaults
-    from netparity.harness.run import RunConfig, with_overrides
+    from netparity.harness.progress import TrainingProgress
+    from netparity.harness.report import ReportError, console_table, prepare_out_dir, write_report
+    from netparity.harness.run import RunConfig, run, with_overrides
+    from netparity.rerun import data_source, record
 
-    if task_def is None:
+    if saved is not None:
+        task = saved.task
+    elif task_def is None:
         from netparity.spec.files import custom_task
 
         task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=args.seed)
-        if args.data is not None:
-            source = {"kind": "csv", "path": str(os.path.abspath(args.data)), "target": args.target, "seed": args.seed}
-        else:
-            source = {"kind": "synthetic", "seed": args.seed}
     else:
         task = task_def.build(args.seed)
-        source = {"kind": "task", "name": task_name, "seed": args.seed}
     lrs = parse_lrs(args.lr)
     changes = recipe_changes(args, lr=lrs[0] if len(lrs) == 1 else None)
     task = apply_changes(task, changes)
     task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)
-    timing = not args.no_timing
-    isolate = timing if args.isolate is None else args.isolate  # see README "Timing": measured
-    # after the spec (a bad one is reported before any framework is imported)
-    backends = parse_backends(args.backends, args.reference, deep=not isolate)
-    pinned = set(changes.hyper)
+    if args.isolate is None:  # isolation buys fair timings; without them one process is faster (README, Timing)
+        args.isolate = not args.no_timing
+    backends = parse_backends(
+        args.backends, args.reference, deep=not args.isolate
+    )  # after the spec: it may import every framework
+    pinned = saved.pinned if saved else set(changes.hyper)
     native = native_defaults(task, backends, changes.defaults, pinned, sweep=len(lrs) > 1)
+    try:  # only once the task is valid: a bad spec leaves no empty run folder behind
+        out_dir = prepare_out_dir(args.out, task.name)
+    except ReportError as err:
+        raise UsageError(str(err)) from None
+
+    print(
+        f"task {task.name} | dtype {args.dtype} | seed {args.seed} | reference {args.reference} | "
+        f"backends {', '.join(backends)}",
+        flush=True,
+    )
+    bar = TrainingProgress()  # a tqdm bar on an interactive terminal, silent in CI and pipes
     config = RunConfig(
         dtype=args.dtype,
         device=args.device,
         seed=args.seed,
         reference=args.reference,
-        timing=timing,
+        timing=not args.no_timing,
         threads=args.threads,
-        isolate=isolate,
+        isolate=args.isolate,
         tf32_timing=args.tf32,
     )
-    if len(lrs) > 1:
-        return _sweep(task, lrs, backends, config, args.out)
-    from netparity.rerun import record
+    if len(lrs) > 1:  # a learning-rate sweep: one report per rate plus sweep.csv / sweep.png
+        from netparity.harness.sweep import run_lr_sweep, sweep_console
 
-    rerun = record(source, task, backends, config, defaults=changes.defaults, pinned=pinned)
-    return _run_and_report(task, backends, config, args.out, native, {"defaults": changes.defaults, "rerun": rerun})
-
-
-def _is_run_spec(path: str) -> bool:
-    from netparity.rerun import is_run_spec
-
-    return is_run_spec(path)
-
-
-def _rerun(args: argparse.Namespace) -> int:
-    """--rerun DIR (or --spec DIR/spec.json): the recorded run again, into a new folder.
-    Only --out, --no-timing and --isolate/--no-isolate may change how; nothing may change what."""
-    from netparity.harness.overrides import native_defaults
-    from netparity.rerun import load_run, same_losses, with_config
-
-    path = args.rerun if args.rerun is not None else args.spec
-    if args.rerun is not None and args.spec is not None:
-        raise UsageError("--rerun and --spec exclude each other (--spec RUN/spec.json is a rerun itself)")
-    fixed = [
-        "task",
-        "data",
-        "target",
-        "loss",
-        "epochs",
-        "batch_size",
-        "lr",
-        "backends",
-        "optimizer",
-        "l2",
-        "poly",
-        "x0",
-    ]
-    given = [f"--{name.replace('_', '-')}" for name in fixed if getattr(args, name) is not None]
-    if given:
-        raise UsageError(f"a rerun runs the recorded model, data and recipe; {', '.join(given)} cannot change it")
-    saved = load_run(path)
-    changes: dict[str, object] = {}
-    if args.no_timing:
-        changes["timing"] = False
-    if args.isolate is not None:
-        changes["isolate"] = args.isolate
-    saved = with_config(saved, **changes)
-    backends = parse_backends(",".join(saved.backends), saved.config.reference, deep=not saved.config.isolate)
-    native = native_defaults(saved.task, backends, saved.defaults, saved.pinned)
-    extra = {
-        "defaults": saved.defaults,
-        "rerun": {**saved.record, "timing": saved.config.timing, "isolate": saved.config.isolate},
-        "rerun_of": str(saved.folder),
-    }
-    status, out_dir = _run_and_report(saved.task, backends, saved.config, args.out, native, extra, return_dir=True)
-    print(f"rerun of {saved.folder}: {same_losses(saved.folder, out_dir)}")
-    return status
-
-
-def _sweep(task, lrs: list[float], backends: list[str], config, out: str | None) -> int:
-    """A learning-rate sweep: one report per rate plus sweep.csv / sweep.png."""
-    from netparity.harness.progress import TrainingProgress
-    from netparity.harness.run import run
-    from netparity.harness.sweep import run_lr_sweep, sweep_console
-
-    out_dir = _out_dir(out, task.name)
-    _announce(task, backends, config)
-    bar = TrainingProgress()
-    table, ok = run_lr_sweep(task, lrs, out_dir, lambda t: run(t, backends, config, progress=bar))
-    bar.close()
-    print(sweep_console(table))
-    print(f"report: {out_dir}")
-    return 0 if ok else 1
-
-
-def _out_dir(out: str | None, task_name: str):
-    from netparity.harness.report import ReportError, prepare_out_dir
-
-    try:  # only once the task is valid: a bad spec leaves no empty run folder behind
-        return prepare_out_dir(out, task_name)
-    except ReportError as err:
-        raise UsageError(str(err)) from None
-
-
-def _announce(task, backends: list[str], config) -> None:
-    print(
-        f"task {task.name} | dtype {config.dtype} | seed {config.seed} | reference {config.reference} | "
-        f"backends {', '.join(backends)}",
-        flush=True,
-    )
-
-
-def _run_and_report(task, backends, config, out, native, extra: dict, *, return_dir: bool = False):
-    """Run, write the report folder, print the summary; the exit status (and the folder)."""
-    from netparity.harness.environment import environment
-    from netparity.harness.progress import TrainingProgress
-    from netparity.harness.report import atomic_write, console_table, write_report
-    from netparity.harness.run import run
-
-    out_dir = _out_dir(out, task.name)
-    _announce(task, backends, config)
-    bar = TrainingProgress()  # a tqdm bar on an interactive terminal, silent in CI and pipes
+        table, ok = run_lr_sweep(task, lrs, out_dir, lambda t: run(t, backends, config, progress=bar))
+        bar.close()
+        print(sweep_console(table))
+        print(f"report: {out_dir}")
+        return 0 if ok else 1
     result = run(task, backends, config, progress=bar, task_for=native.task_for(task) if native else None)
     bar.close()
     if native:  # the defaults that differed: in each reason, defaults.csv and spec.json
         native.annotate(result)
+        from netparity.harness.report import atomic_write
+
         atomic_write(out_dir / "defaults.csv", native.frame().to_csv(index=False))
+    from netparity.harness.environment import environment
+
     ok = native.ok(result) if native else result.ok
-    extra = {**extra, "environment": environment(config.device, config.threads)}
+    source = saved.record["source"] if saved else data_source(args, task_name)
+    extra = {
+        "defaults": changes.defaults,
+        "rerun": record(source, task, backends, config, defaults=changes.defaults, pinned=pinned),
+        "environment": environment(config.device, config.threads),
+    }
+    if saved:
+        extra["rerun_of"] = str(saved.folder)
     tables = write_report(result, out_dir, extra=extra, ok=ok)
     print(console_table(tables["summary"]))
     print(f"report: {out_dir}")
-    status = 0 if ok else 1
-    return (status, out_dir) if return_dir else status
+    if saved:
+        from netparity.rerun import same_losses
+
+        print(f"rerun of {saved.folder}: {same_losses(saved.folder, out_dir)}")
+    return 0 if ok else 1

@@ -5,9 +5,10 @@ that back into the task, backends and RunConfig; ``netparity --rerun DIR`` runs 
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,5 +192,63 @@ def same_losses(old_folder: Path, new_folder: Path) -> str:
     return "; ".join(parts)
 
 
-def with_config(saved: SavedRun, **changes: object) -> SavedRun:
-    return dataclasses.replace(saved, config=dataclasses.replace(saved.config, **changes))
+#: flags that would change what a rerun runs: the recorded model, data, recipe and backends
+FIXED_FLAGS = (
+    "task",
+    "data",
+    "target",
+    "loss",
+    "epochs",
+    "batch_size",
+    "lr",
+    "backends",
+    "optimizer",
+    "l2",
+    "poly",
+    "x0",
+)
+
+
+def data_source(args: argparse.Namespace, task_name: str) -> dict:
+    """Where a command line's data come from, for the rerun record."""
+    if args.data is not None:
+        return {"kind": "csv", "path": os.path.abspath(args.data), "target": args.target, "seed": args.seed}
+    if args.spec is not None:
+        return {"kind": "synthetic", "seed": args.seed}
+    return {"kind": "task", "name": task_name, "seed": args.seed}
+
+
+def rerun_args(args: argparse.Namespace) -> SavedRun | None:
+    """For ``--rerun DIR`` or ``--spec DIR/spec.json``: the saved run, with ``args`` set to how
+    it ran (dtype, device, seed, reference, threads, backends, timing, isolation, defaults).
+    Only --out, --no-timing and --isolate/--no-isolate may still change how; a flag that would
+    change what runs is refused. None for any other command line."""
+    from netparity.recipe_args import HYPER_FLAGS
+
+    path = args.rerun
+    if path is None:
+        if args.spec is None or not is_run_spec(args.spec):
+            return None
+        path = args.spec
+    elif args.spec is not None:
+        raise SpecError("--rerun and --spec exclude each other (--spec RUN/spec.json is a rerun itself)")
+    given = [f"--{name.replace('_', '-')}" for name in (*FIXED_FLAGS, *HYPER_FLAGS) if getattr(args, name) is not None]
+    if given:
+        raise SpecError(f"a rerun runs the recorded model, data and recipe; {', '.join(given)} cannot change it")
+    saved = load_run(path)
+    c = saved.config
+    args.spec = args.task = None
+    args.dtype, args.device, args.seed, args.reference, args.tf32 = (
+        c.dtype,
+        c.device,
+        c.seed,
+        c.reference,
+        c.tf32_timing,
+    )
+    args.threads = c.threads or os.cpu_count() or 1
+    args.backends = ",".join(saved.backends)
+    args.no_timing = args.no_timing or not c.timing
+    if args.isolate is None:
+        args.isolate = c.isolate
+    args.defaults = saved.defaults
+    return saved
