@@ -83,6 +83,20 @@ def git_commit() -> str | None:
     return commit + ("-dirty" if dirty else "")
 
 
+def gpu_names() -> list[str]:
+    """The GPUs nvidia-smi lists (without importing a framework), or [] without one."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
 def environment(device: str = "cpu", threads: int | None = None) -> dict[str, object]:
     """Everything above as one JSON-ready dict."""
     env: dict[str, object] = {
@@ -94,6 +108,8 @@ def environment(device: str = "cpu", threads: int | None = None) -> dict[str, ob
         "os": platform.platform(),
         "device": device,
     }
+    if device != "cpu":
+        env["gpus"] = gpu_names() or "none found by nvidia-smi"
     commit = git_commit()
     if commit:
         env["git_commit"] = commit
@@ -105,6 +121,8 @@ def environment_rows(env: dict) -> list[list[str]]:
     versions = env.get("versions", {})
     rows = [["versions", ", ".join(f"{k} {v}" for k, v in versions.items())]]
     rows += [
-        [k, str(env[k])] for k in ("blas", "cpu", "cpu_count", "threads", "os", "device", "git_commit") if k in env
+        [k, str(env[k])]
+        for k in ("blas", "cpu", "cpu_count", "threads", "os", "device", "gpus", "git_commit")
+        if k in env
     ]
     return rows
