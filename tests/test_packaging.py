@@ -4,6 +4,7 @@ and harness/, a ``netparity`` console script and the pytest11 plugin entry point
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -23,8 +24,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     src = tmp / "src"
     junk = shutil.ignore_patterns(".git", ".venv", "reports", "build", "dist", "*.egg-info", "__pycache__", ".*cache")
     shutil.copytree(ROOT, src, ignore=junk)
+    # without setuptools in this environment (Python >= 3.12 venvs) pip builds in an isolated one
+    isolation = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist")],
+        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", *isolation, "-w", str(tmp / "dist")],
         capture_output=True,
         text=True,
         timeout=600,
