@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -36,8 +37,7 @@ def fingerprint(data: Dataset) -> str:
 
 
 def save_data(data: Dataset, folder: Path) -> None:
-    import io
-
+    """data.npz: the four arrays and the target scaling, for a rerun of in-memory data."""
     from netparity.harness.report import atomic_write
 
     buf = io.BytesIO()
