@@ -193,3 +193,26 @@ def test_fast_flags_import_no_framework(flag: str) -> None:
     if flag == "--list":
         for name in ("numpy", "torch", "tf", "keras"):
             assert f"\n  {name:<16}" in proc.stdout
+
+
+@pytest.mark.parametrize("source", ["task", "csv", "synthetic"])
+def test_rerun_of_command_line_runs(source: str, tmp_path: Path, capsys) -> None:
+    """Every data source the command line records re-runs to the same losses bit for bit."""
+    from netparity.cli import main
+
+    spec = tmp_path / "m.json"
+    spec.write_text(json.dumps({"input_shape": [4], **MLP}))
+    args = {
+        "task": ["--task", "roots", "--poly", "1,-3,2", "--epochs", "30"],
+        "csv": ["--spec", str(ROOT / "examples" / "iris_mlp.yaml"), "--data", str(ROOT / "examples" / "iris.csv"),
+                "--target", "species", "--epochs", "2"],
+        "synthetic": ["--spec", str(spec), "--lr", "0.02"],
+    }[source]  # fmt: skip
+    common = ["--backends", "numpy", "--no-timing", "--seed", "3"]
+    assert main([*args, *common, "--out", str(tmp_path / "a")]) == 0
+    assert main(["--rerun", str(tmp_path / "a"), "--out", str(tmp_path / "b")]) == 0
+    assert "identical to the original bit for bit: numpy" in capsys.readouterr().out
+    before, after = (json.loads((tmp_path / d / "spec.json").read_text()) for d in "ab")
+    assert after["model"] == before["model"] and after["recipe"] == before["recipe"] and after["seed"] == 3
+    assert after["rerun"]["source"] == before["rerun"]["source"]
+    assert before["rerun"]["source"]["kind"] == source
