@@ -183,7 +183,7 @@ def fuzz_command(args: argparse.Namespace, backends: list[str]) -> int:
         backends=backends,
         out=args.out,
         cluster=args.cluster,
-        isolate=args.isolate,
+        isolate=args.isolate is not False,  # persistent workers unless --no-isolate
         parallel=args.parallel,
         reference=args.reference,
         threads=args.threads,
