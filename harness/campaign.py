@@ -166,15 +166,14 @@ def run_fuzz(
 
     failures: list[Failure] = []
     for i, _, judged in outcomes:
-        found = [b for b, j in judged.items() if j.verdict == "finding"]
-        if found:
+        for backend in [b for b, j in judged.items() if j.verdict == "finding"]:  # each backend's own reproducer
             failures.append(
                 save_failure(
                     len(failures) + 1,
                     i,
                     cases[i],
-                    found[0],
-                    judged[found[0]],
+                    backend,
+                    judged[backend],
                     backends,
                     runner,
                     out_dir,
