@@ -126,8 +126,8 @@ def parse_backends(text: str | None, reference: str, *, deep: bool = True) -> li
         chosen = [b.strip() for b in text.split(",") if b.strip()]
         unknown = [b for b in chosen if b not in BACKENDS]
         if unknown or not chosen:
-            shown = ", ".join(shown(u, 40) for u in unknown[:5])
-        raise UsageError(f"unknown backend {shown or quoted(text)} (known: {', '.join(BACKENDS)})")
+            names = ", ".join(shown(u, 40) for u in unknown[:5])
+            raise UsageError(f"unknown backend {names or quoted(text)} (known: {', '.join(BACKENDS)})")
     if reference not in BACKENDS:
         raise UsageError(f"unknown reference backend {quoted(reference)} (known: {', '.join(BACKENDS)})")
     reason = check(reference)

@@ -67,7 +67,7 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
         raise SpecError(f"{where}: nested more than {MAX_NESTING} levels deep")
     if not isinstance(data, dict):
         raise SpecError(f"{where}: expected an object with keys {', '.join(SPEC_KEYS)}, got {type(data).__name__}")
-    unknown = sorted(map(quoted, set(data) - set(SPEC_KEYS)))
+    unknown = sorted(shown(k, 40) if isinstance(k, str) else quoted(k, 40) for k in set(data) - set(SPEC_KEYS))
     if unknown:
         raise SpecError(f"{where}: unknown top-level key(s) {', '.join(unknown[:5])} (known: {', '.join(SPEC_KEYS)})")
     return data
