@@ -17,7 +17,7 @@ def quoted(value: object, limit: int = ECHO_LIMIT) -> str:
         return f"<an integer of about {value.bit_length() * 0.30103:.0f} digits>"  # type: ignore[attr-defined]
     if len(text) <= limit:
         return text
-    return f"{text[: limit - 20]}...({len(text):,} characters)"
+    return f"{text[: max(limit - 16, 16)]}...({len(text):,} characters)"
 
 
 def shown(text: object, limit: int = ECHO_LIMIT) -> str:

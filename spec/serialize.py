@@ -62,7 +62,7 @@ def _type_name(annotation: Any) -> str:
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(shown(name, 40) if isinstance(name, str) else quoted(name, 40) for name in set(data) - set(fields))
+    unknown = sorted(shown(name) if isinstance(name, str) else quoted(name) for name in set(data) - set(fields))
     if unknown:
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise SpecError(f"{where}: unknown field(s) {', '.join(unknown[:5])}{more} (known: {', '.join(fields)})")
@@ -123,13 +123,12 @@ def model_from_dict(data: Any) -> ModelSpec:
 
 
 def _count_layers(layers: list[Any]) -> int:
-    """Layers in a raw layer list, Residual's inner ones included (iterative: no recursion)."""
+    """Layers in a raw layer list, Residual's inner ones included (iterative: no recursion; the
+    spec file's size cap bounds the count)."""
     n, stack = 0, list(layers)
     while stack:
         layer = stack.pop()
         n += 1
-        if n > MAX_LAYERS:
-            return n
         inner = layer.get("layers") if isinstance(layer, dict) else None
         if isinstance(inner, list):
             stack.extend(inner)

@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 MLP = [{"type": "Dense", "units": 8, "activation": "relu"}, {"type": "Dense", "units": 1}]
 CSV = "a,b,y\n" + "".join(f"{i},{i % 3},{2 * i}\n" for i in range(20))
+NAN, INF = float("nan"), float("inf")  # json.dumps writes them as NaN and Infinity
+# the "billion laughs": 9 levels of nine aliases each expand a few hundred bytes into 10**9 nodes
+LAUGHS = "lol: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)
 
 
 def spec(**changes: object) -> str:
@@ -173,14 +178,203 @@ CASES: list[tuple[str, dict[str, str], list[str], str]] = [
         "does not match the 3 classes of column 'b'",
     ),
     ("unwritable --out", {"file": "x"}, ["--out", "{d}/file/run"], "cannot write the report to"),
+    # ---- issue 12: hostile inputs, bounded in time and memory
+    ("JSON nested 1,000 deep", {"m.json": "[" * 1000 + "]" * 1000}, ["--spec", "{d}/m.json"], "nested more than 32"),
+    ("JSON nested 100,000 deep", {"m.json": "[" * 10**5 + "]" * 10**5}, ["--spec", "{d}/m.json"], "nested more than"),
+    (
+        "JSON nested deep inside layers",
+        {"m.json": '{"input_shape": [3], "layers": ' + "[" * 40 + "]" * 40 + "}"},
+        ["--spec", "{d}/m.json"],
+        "nested more than 32 levels deep",
+    ),
+    ("YAML nested 1,000 deep", {"m.yaml": "layers: " + "[" * 1000 + "]" * 1000}, ["--spec", "{d}/m.yaml"], "nested"),
+    ("recursive YAML anchor", {"m.yaml": "input_shape: [3]\nlayers: &a [*a]\n"}, ["--spec", "{d}/m.yaml"], "aliases"),
+    (
+        "billion laughs in layers",
+        {"m.yaml": LAUGHS + "layers: [*i]\n"},
+        ["--spec", "{d}/m.yaml"],
+        "aliases (*a) are not",
+    ),
+    (
+        "billion laughs in a field value",
+        {"m.yaml": "input_shape: [3]\n" + LAUGHS.replace("lol: &a", "x: &a") + "layers: [{type: Dense, units: *i}]\n"},
+        ["--spec", "{d}/m.yaml"],
+        "are not allowed in a spec",
+    ),
+    ("--spec /dev/zero", {}, ["--spec", "/dev/zero"], "/dev/zero: not a regular file"),
+    ("--data /dev/zero", {}, ["--data", "/dev/zero", "--target", "y"], "/dev/zero: not a regular file"),
+    ("spec folder", {"m.json/x": "{}"}, ["--spec", "{d}/m.json"], "is a folder, not a file"),
+    (
+        "too many layers",
+        {
+            "m.json": spec(
+                layers=[{"type": "Activation", "activation": "relu"}] * 1001 + [{"type": "Dense", "units": 1}]
+            )
+        },
+        ["--spec", "{d}/m.json"],
+        "the model has 1,002 layers; at most 1,000",
+    ),
+    (
+        "huge input with few parameters",
+        {"m.json": spec(input_shape=[4096, 4096, 3], layers=[{"type": "Conv2D", "filters": 1, "kernel": 1}])},
+        ["--spec", "{d}/m.json"],
+        "the run needs about",
+    ),
+    (
+        "ten million inputs",
+        {"m.json": spec(input_shape=[10**7], layers=[{"type": "Dense", "units": 1}])},
+        ["--spec", "{d}/m.json"],
+        "of memory (data",
+    ),
+    (
+        "float input size",
+        {"m.json": spec(input_shape=[1e7])},
+        ["--spec", "{d}/m.json"],
+        "a list of integers, got [10000000.0]",
+    ),
+    ("input size 1e20", {"m.json": spec(input_shape=[10**20, 3])}, ["--spec", "{d}/m.json"], "is out of range"),
+    (
+        "5,000-digit integer in JSON",
+        {"m.json": spec(input_shape=[int("9" * 4000)]).replace("9" * 4000, "9" * 5000)},
+        ["--spec", "{d}/m.json"],
+        "malformed JSON",
+    ),
+    (
+        "5,000-digit integer in YAML",
+        {"m.yaml": "input_shape: [" + "9" * 5000 + "]\n"},
+        ["--spec", "{d}/m.yaml"],
+        "malformed YAML",
+    ),
+    ("100-digit units", {"m.json": dense(units=10**100)}, ["--spec", "{d}/m.json"], "field 'units' is out of range"),
+    ("--epochs 1000000000", {}, ["--task", "regression", "--epochs", "1000000000"], "the run needs about"),
+    ("--seed -1", {}, ["--seed", "-1"], "--seed must be an integer from 0 to 4294967295 (2**32-1), got -1"),
+    ("--seed 2**32", {}, ["--seed", "4294967296"], "--seed must be an integer from 0 to 4294967295"),
+    ("--seed 2**70", {}, ["--seed", str(2**70)], "got 1180591620717411303424"),
+    ("--seed of 5,000 digits", {}, ["--seed", "7" * 5000], "invalid int value: '77777777777777"),
+    (
+        "shuffle_seed -1",
+        {"m.json": spec(recipe={"shuffle_seed": -1})},
+        ["--spec", "{d}/m.json"],
+        "recipe shuffle_seed must be",
+    ),
+    ("--threads 10000", {}, ["--threads", "10000"], "--threads must be from 1 to"),
+    ("--threads 0", {}, ["--threads", "0"], "--threads must be from 1 to"),
+    (
+        "NaN weight_decay",
+        {"m.json": spec(recipe={"optimizer": {"name": "sgd", "weight_decay": NAN}})},
+        ["--spec", "{d}/m.json"],
+        "optimizer.weight_decay must be a finite number, got nan",
+    ),
+    (
+        "NaN epsilon",
+        {"m.json": spec(recipe={"optimizer": {"name": "adam", "epsilon": NAN}})},
+        ["--spec", "{d}/m.json"],
+        "optimizer.epsilon must be a finite number",
+    ),
+    (
+        "NaN l2",
+        {"m.json": spec(recipe={"l2": NAN})},
+        ["--spec", "{d}/m.json"],
+        "recipe.l2 must be a finite number, got nan",
+    ),
+    (
+        "lr Infinity in a spec",
+        {"m.json": spec(recipe={"optimizer": {"name": "sgd", "lr": INF}})},
+        ["--spec", "{d}/m.json"],
+        "optimizer.lr must be a finite number, got inf",
+    ),
+    ("--lr inf", {}, ["--lr", "inf"], "--lr must be a finite number, got inf"),
+    (
+        "--epsilon inf",
+        {},
+        ["--optimizer", "adam", "--epsilon", "inf"],
+        "optimizer.epsilon must be a finite number, got inf",
+    ),
+    ("--weight-decay nan", {}, ["--weight-decay", "nan"], "optimizer.weight_decay must be a finite number, got nan"),
+    ("--l2 inf", {}, ["--l2", "inf"], "recipe.l2 must be a finite number, got inf"),
+    (
+        "normal:inf init",
+        {"m.json": dense(kernel_init="normal:inf")},
+        ["--spec", "{d}/m.json"],
+        "initializer 'normal:inf': the value must be finite",
+    ),
+    (
+        "uniform:inf init",
+        {"m.json": dense(kernel_init="uniform:inf")},
+        ["--spec", "{d}/m.json"],
+        "the value must be finite",
+    ),
+    (
+        "uniform:1e308 init",
+        {"m.json": dense(kernel_init="uniform:1e308")},
+        ["--spec", "{d}/m.json"],
+        "the scale must be in (0, 1e+06]",
+    ),
+    (
+        "BatchNorm epsilon .inf",
+        {"m.yaml": "input_shape: [3]\nlayers: [{type: BatchNorm, epsilon: .inf}, {type: Dense, units: 1}]\n"},
+        ["--spec", "{d}/m.yaml"],
+        "BatchNorm.epsilon must be a finite number, got inf",
+    ),
+    (
+        "CSV repeating the target",
+        {"d.csv": CSV.replace("a,b,y", "a,y,y")},
+        ["--data", "{d}/d.csv", "--target", "y"],
+        "the header repeats the column name(s) 'y'",
+    ),
+    (
+        "CSV with a 1e308 cell",
+        {"d.csv": CSV.replace("\n4,1,8\n", "\n4,1e308,8\n")},
+        ["--data", "{d}/d.csv", "--target", "y"],
+        "column 'b' holds 1e+308 (data row 5); values must be within +-1e+100",
+    ),
+    (
+        "CSV with a 1e308 target",
+        {"d.csv": CSV.replace("\n4,1,8\n", "\n4,1,1e308\n")},
+        ["--data", "{d}/d.csv", "--target", "y"],
+        "column 'y' holds 1e+308 (data row 5)",
+    ),
+    (
+        "CSV with two 1e308 cells",
+        {"d.csv": CSV.replace("\n4,1,8\n", "\n4,1e308,-1e308\n")},
+        ["--data", "{d}/d.csv", "--target", "y"],
+        "column 'b' holds 1e+308",
+    ),
+    (
+        "a field name that forges a traceback",
+        {"m.json": dense(**{"x\nTraceback (most recent call last):\x1b[31m": 1})},
+        ["--spec", "{d}/m.json"],
+        "unknown field(s) 'x\\nTraceback (most recent call last):\\x1b[31m'",
+    ),
+    (
+        "a 10 MB layer type",
+        {"m.json": spec(layers=[{"type": "D" * 3 * 10**6}])},
+        ["--spec", "{d}/m.json"],
+        "unknown layer type 'DDDD",
+    ),
+    (
+        "a CSV header that forges a traceback",
+        {"d.csv": CSV.replace("a,b,y", 'a,"b\nTraceback (most recent call last):",y')},
+        ["--data", "{d}/d.csv", "--target", "price"],
+        "(columns: 'a', 'b\\nTraceback",
+    ),
+    (
+        "a --target with an escape code",
+        {"d.csv": CSV},
+        ["--data", "{d}/d.csv", "--target", "\x1b[2Jy"],
+        "no column '\\x1b[2Jy'",
+    ),
+    ("a 100,000-character --backends", {}, ["--backends", "x" * 10**5], "unknown backend 'xxxxxxxx"),
+    ("--out empty", {}, ["--out", ""], "--out is empty"),
 ]
 # "too few outputs" needs a spec without input_shape (the CSV gives it) and one output unit
-CASES[-2][1]["m.json"] = json.dumps({"layers": MLP})
+next(c for c in CASES if c[0] == "too few outputs for the classes")[1]["m.json"] = json.dumps({"layers": MLP})
 
 
 def run_case(files: dict[str, str], args: list[str], folder: Path, *, backends: bool = True) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text)
     argv = [a.replace("{d}", str(folder)) for a in args]
     if backends and "--backends" not in argv:
