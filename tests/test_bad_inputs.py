@@ -9,11 +9,17 @@ backends that are not installed. ``python tests/test_bad_inputs.py`` prints the 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from netparity.spec import limits
+from netparity.spec.errors import SpecError
+from netparity.spec.layers import Dense
+from netparity.spec.limits import MAX_CSV_BYTES, MAX_SPEC_BYTES, check_memory, memory_needed, read_regular_file
+from netparity.spec.model import ModelSpec
 
 from netparity import cli as compare
 
@@ -421,6 +427,112 @@ def test_the_real_command_line_prints_no_traceback(case: str, tmp_path: Path) ->
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert proc.stdout == ""
+
+
+HOSTILE = [
+    "billion laughs in layers",
+    "JSON nested 100,000 deep",
+    "--spec /dev/zero",
+    "--data /dev/zero",
+    "5,000-digit integer in JSON",
+    "--epochs 1000000000",
+    "a field name that forges a traceback",
+    "a 10 MB layer type",
+]
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_inputs_end_quickly_through_the_real_command_line(case: str, tmp_path: Path) -> None:
+    """Bounded time (and so bounded memory): one short line well within the timeout."""
+    _, files, args, message = next(c for c in CASES if c[0] == case)
+    argv = run_case(files, args, tmp_path)
+    proc = subprocess.run([sys.executable, str(ROOT / "compare.py"), *argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and len(lines[0]) < 400, proc.stderr[-2000:]
+
+
+def test_a_fifo_is_never_read(tmp_path: Path) -> None:
+    """Opening a FIFO for reading would block until a writer comes: it is refused unopened."""
+    fifo = tmp_path / "m.yaml"
+    os.mkfifo(fifo)
+    argv = ["--spec", str(fifo), "--backends", "numpy", "--out", str(tmp_path / "out")]
+    proc = subprocess.run([sys.executable, str(ROOT / "compare.py"), *argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"compare.py: error: --spec {fifo}: not a regular file (a device, FIFO or socket is never read)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flag", "name", "limit"), [("--spec", "m.json", MAX_SPEC_BYTES), ("--data", "d.csv", MAX_CSV_BYTES)]
+)
+def test_a_huge_file_is_refused_before_it_is_read(
+    flag: str, name: str, limit: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    big = tmp_path / name
+    with open(big, "wb") as fh:  # sparse: no disk space used
+        fh.truncate(limit + 1)
+    argv = [flag, str(big), *(["--target", "y"] if flag == "--data" else []), "--backends", "numpy"]
+    assert compare.main([*argv, "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"netparity: error: {flag} {big}: {limit + 1:,} bytes is larger than the limit of {limit:,}"
+    )
+
+
+def test_a_file_grown_past_the_cap_after_stat_is_still_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "m.json"
+    path.write_text("x" * 100)
+    with pytest.raises(SpecError, match="100 bytes is larger than the limit of 50"):
+        read_regular_file(path, "--spec", 50)  # stat says 100 > 50: refused up front
+    monkeypatch.setattr(limits.Path, "stat", lambda self: os.stat_result((0o100644, 0, 0, 1, 0, 0, 10, 0, 0, 0)))
+    with pytest.raises(SpecError, match=r"--spec .*: larger than the limit of 50 bytes"):
+        read_regular_file(path, "--spec", 50)  # stat lied (10 bytes): the read stops at 51
+
+
+def test_a_semicolon_separated_csv_is_detected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "d.csv").write_text(CSV.replace(",", ";"))
+    argv = ["--data", str(tmp_path / "d.csv"), "--target", "y", "--backends", "numpy", "--no-isolate"]
+    status = compare.main([*argv, "--dtype", "float64", "--no-timing", "--epochs", "1", "--out", str(tmp_path / "o")])
+    assert status == 0, capsys.readouterr().err
+    assert "numpy" in (tmp_path / "o" / "summary.csv").read_text()
+
+
+def test_the_largest_seed_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """2**32-1 is accepted by every seeded step: init, data split, batch order, Dropout masks."""
+    layers = [
+        {"type": "Dense", "units": 4, "activation": "relu"},
+        {"type": "Dropout", "rate": 0.2},
+        {"type": "Dense", "units": 1},
+    ]
+    (tmp_path / "m.json").write_text(json.dumps({"layers": layers}))
+    (tmp_path / "d.csv").write_text(CSV)
+    argv = [
+        "--spec",
+        str(tmp_path / "m.json"),
+        "--data",
+        str(tmp_path / "d.csv"),
+        "--target",
+        "y",
+        "--seed",
+        str(2**32 - 1),
+    ]
+    argv += ["--backends", "numpy", "--no-isolate", "--dtype", "float64", "--no-timing", "--epochs", "1"]
+    assert compare.main([*argv, "--out", str(tmp_path / "o")]) == 0, capsys.readouterr().err
+
+
+def test_memory_estimate_grows_with_sizes_and_names_its_parts() -> None:
+    small = ModelSpec((10,), (Dense(8), Dense(1)))
+    wide = ModelSpec((10_000,), (Dense(8), Dense(1)))
+    a = memory_needed(small, 1000, 200, 32, 10)
+    b = memory_needed(wide, 1000, 200, 32, 10)
+    c = memory_needed(small, 1000, 200, 32, 10**6)
+    assert set(a) == {"data", "activations", "parameters", "losses"}
+    assert b["data"] > 900 * a["data"] and b["parameters"] > 800 * a["parameters"]
+    assert c["losses"] == 10**5 * a["losses"] and c["data"] == a["data"]  # epochs cost only their records
+    assert a["data"] >= 8 * 1200 * 11  # at least the float64 inputs and targets themselves
+    with pytest.raises(SpecError, match=r"the run needs about .* of memory \(.*losses.*\); this machine has .* free"):
+        check_memory(small, 1000, 200, 32, 10**12)
 
 
 if __name__ == "__main__":  # the catalogue, as the closing note shows it
