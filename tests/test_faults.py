@@ -74,30 +74,38 @@ def wait_for(condition, timeout: float, what: str) -> None:
 
 def start_driver(tmp_path: Path, out: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     """The command line, numpy (reference, real) and torch (hangs), in its own session so
-    that a signal to its process group is what a terminal's Ctrl-C is."""
+    that a signal to its process group is what a terminal's Ctrl-C is. Its output goes to
+    files: an orphaned child holding a pipe open must not hang the test."""
     started = tmp_path / "started"
     started.mkdir(exist_ok=True)
     argv = ["--task", "regression", "--backends", "numpy,torch", "--dtype", "float64", "--no-timing"]
     argv += ["--epochs", "1", "--out", str(out), *args]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, *argv],
-        cwd=ROOT,
-        env={**os.environ, STARTED: str(started)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    with open(tmp_path / "stdout", "w") as stdout, open(tmp_path / "stderr", "w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", DRIVER, *argv],
+            cwd=ROOT,
+            env={**os.environ, STARTED: str(started)},
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
     return proc, started / "torch"
 
 
-def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
-    try:
-        return proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+def finish(proc: subprocess.Popen, timeout: float = 60) -> str:
+    """Wait for the driver; its stderr."""
+    proc.wait(timeout=timeout)
+    out = Path(proc.args[proc.args.index("--out") + 1])
+    return (out.parent / "stderr").read_text()
+
+
+def clean_up(proc: subprocess.Popen, hanging: Path) -> None:
+    """Whatever a failed test left running: the driver's group, the hanging child."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    if hanging.exists() and not gone(int(hanging.read_text())):
+        os.kill(int(hanging.read_text()), signal.SIGKILL)
 
 
 # ------------------------------------------------------------------ 10, 11, 15: the run folder
@@ -135,8 +143,7 @@ def test_two_runs_into_one_out_the_second_exits_2_and_the_first_is_kept(tmp_path
         os.killpg(first.pid, signal.SIGINT)
         finish(first)
     finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
+        clean_up(first, hanging)
     assert first.returncode == 130
     assert "numpy,ok" in (out / "summary.csv").read_text()  # the first run's report, not mixed with another
 
@@ -198,7 +205,10 @@ def test_a_hanging_backend_times_out_and_the_others_are_kept(tmp_path: Path, mon
 def test_the_command_line_writes_the_finished_backends_when_one_times_out(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc, hanging = start_driver(tmp_path, out, "--backend-timeout", "3")
-    _, err = finish(proc, timeout=120)
+    try:
+        err = finish(proc, timeout=120)
+    finally:
+        clean_up(proc, hanging)
     assert proc.returncode == 1, err[-2000:]
     summary = (out / "summary.csv").read_text()
     assert "numpy,ok" in summary and "torch,failed" in summary and "timed out after 3 s" in summary
@@ -246,10 +256,9 @@ def test_ctrl_c_ends_the_children_writes_what_finished_and_exits_130(tmp_path: P
     try:
         wait_for(hanging.exists, 120, "the run to reach its second backend")
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
-        _, err = finish(proc)
+        err = finish(proc)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        clean_up(proc, hanging)
     assert proc.returncode == 130
     assert err.strip().splitlines() == [
         f"netparity: interrupted: the finished backends' results are in {out}, marked interrupted"
@@ -270,10 +279,9 @@ def test_kill_9_leaves_a_marked_folder_and_no_orphan(tmp_path: Path) -> None:
         assert (out / RUNNING).exists()
         os.kill(proc.pid, signal.SIGKILL)  # the parent alone: its children must follow it
         finish(proc)
+        wait_for(lambda: gone(int(hanging.read_text())), 20, "the orphaned backend worker to die with its parent")
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    wait_for(lambda: gone(int(hanging.read_text())), 20, "the orphaned backend worker to die with its parent")
+        clean_up(proc, hanging)
     reason = incomplete_run(out)
     assert reason.startswith(f"an unfinished run (pid {proc.pid}, started ") and "stopped before it finished" in reason
     assert (out / "report.md").read_text().startswith("# Unfinished run")
