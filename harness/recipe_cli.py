@@ -71,13 +71,13 @@ def parse_lrs(text: str | None) -> list[float]:
     try:
         lrs = [float(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
-        raise SpecError(f"--lr expects a number or a comma-separated list of numbers, got {text!r}") from None
+        raise SpecError(f"--lr expects a number or a comma-separated list of numbers, got {quoted(text)}") from None
     for lr in lrs:
         check_number(lr, "--lr")  # finite: the rule of every float field, spec or command line
     if not lrs or any(not lr > 0 for lr in lrs):
         raise SpecError(f"--lr: each lr must be a positive number, got {quoted(text)}")
     if len(set(lrs)) != len(lrs):
-        raise SpecError(f"--lr lists a value twice: {text!r}")
+        raise SpecError(f"--lr lists a value twice: {quoted(text)}")
     return lrs
 
 
@@ -89,7 +89,7 @@ def optimizer_from_args(base: Optimizer, args: argparse.Namespace, lr: float | N
     name = getattr(args, "optimizer", None)
     if name is not None and name != base.name:
         if name not in OPTIMIZERS:
-            raise SpecError(f"unknown optimizer {name!r} (known: {', '.join(OPTIMIZERS)})")
+            raise SpecError(f"unknown optimizer {quoted(name)} (known: {', '.join(OPTIMIZERS)})")
         opt = Optimizer(name, lr=base.lr)
     changes = {
         field: getattr(args, flag) for flag, field in HYPER_FLAGS.items() if getattr(args, flag, None) is not None
@@ -123,7 +123,7 @@ def native_defaults(task: TaskInstance, backends: list[str], args: argparse.Name
     """``None`` for --defaults aligned; the per-backend native tasks for --defaults native."""
     mode = getattr(args, "defaults", "aligned")
     if mode not in ("aligned", "native"):
-        raise SpecError(f"unknown --defaults {mode!r} (known: aligned, native)")
+        raise SpecError(f"unknown --defaults {quoted(mode)} (known: aligned, native)")
     if mode == "aligned":
         return None
     if sweep:

@@ -156,7 +156,7 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         print(list_all())
         return 0
     if args.dtype not in DTYPES:
-        raise UsageError(f"unknown dtype {args.dtype!r} (known: {', '.join(DTYPES)})")
+        raise UsageError(f"unknown dtype {quoted(args.dtype)} (known: {', '.join(DTYPES)})")
     check_threads(args.threads)
     check_seed(args.seed, "--seed")
     if args.backend_timeout is not None and not args.isolate:

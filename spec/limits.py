@@ -121,7 +121,12 @@ def check_threads(value: int) -> int:
 
 def count(n: int) -> str:
     """A count for a message: 1,234,567, or 1.23e+40 when it is astronomically large."""
-    return f"{n:,}" if n < 10**15 else f"{float(n):.3g}"
+    if n < 10**15:
+        return f"{n:,}"
+    try:
+        return f"{float(n):.3g}"
+    except OverflowError:
+        return f"about 10**{n.bit_length() * 0.30103:.0f}"
 
 
 # ------------------------------------------------------------------ memory
@@ -177,11 +182,13 @@ def memory_needed(
 
 
 def size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1024 or unit == "PB":
+    """Bytes for a message: 512 bytes, 1.5 GB, 3.2e+12 PB."""
+    n = float(min(n, 2**1000))
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1024:
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.3g} EB"  # pragma: no cover
+    return f"{n / 1024:.3g} PB"
 
 
 def check_memory(model: Any, rows_train: int, rows_test: int, batch_size: int, epochs: int, n_backends: int = 1) -> int:
