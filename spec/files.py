@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,8 @@ def _parse_json(text: str, where: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise SpecError(f"{where}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
-    except ValueError as err:  # e.g. an integer of more than 4,300 digits
-        raise SpecError(f"{where}: malformed JSON: {quoted(_one_line(err))}") from None
+    except ValueError as err:  # an integer of more than 4,300 digits
+        raise SpecError(f"{where}: malformed JSON: {_value_problem(err)}") from None
 
 
 def _parse_yaml(text: str, where: str) -> Any:
@@ -92,8 +93,14 @@ def _parse_yaml(text: str, where: str) -> Any:
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or err
         raise SpecError(f"{where}: malformed YAML{at}: {shown(_one_line(problem), 160)}") from None
-    except ValueError as err:  # e.g. an integer of more than 4,300 digits
-        raise SpecError(f"{where}: malformed YAML: {quoted(_one_line(err))}") from None
+    except ValueError as err:  # an integer of more than 4,300 digits
+        raise SpecError(f"{where}: malformed YAML: {_value_problem(err)}") from None
+
+
+def _value_problem(err: ValueError) -> str:
+    if "integer string conversion" in str(err):
+        return f"an integer of more than {sys.get_int_max_str_digits():,} digits"
+    return shown(_one_line(err), 160)
 
 
 def _loader() -> type:
