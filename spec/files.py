@@ -29,6 +29,7 @@ from netparity.spec.limits import (
     MAX_CSV_BYTES,
     MAX_NESTING,
     MAX_SPEC_BYTES,
+    MAX_YAML_EVENTS,
     check_memory,
     count,
     nesting_depth,
@@ -87,14 +88,28 @@ def _parse_yaml(text: str, where: str) -> Any:
     import yaml
 
     try:
+        _count_yaml_nodes(text, where)
         return yaml.load(text, Loader=_loader())  # a SafeLoader that also refuses aliases
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or err
         raise SpecError(f"{where}: malformed YAML{at}: {shown(_one_line(problem), 160)}") from None
+    except SpecError:
+        raise
     except ValueError as err:  # an integer of more than 4,300 digits
         raise SpecError(f"{where}: malformed YAML: {_value_problem(err)}") from None
+
+
+def _count_yaml_nodes(text: str, where: str) -> None:
+    """Refuse a YAML of more than MAX_YAML_EVENTS parser events before building it: PyYAML's
+    Python constructor takes about a minute for a few MB. The parse is libyaml's (C) where
+    installed, and stops at the limit."""
+    import yaml
+
+    for n, _ in enumerate(yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))):
+        if n > MAX_YAML_EVENTS:
+            raise SpecError(f"{where}: more than {MAX_YAML_EVENTS:,} YAML nodes; a spec has far fewer")
 
 
 def _value_problem(err: ValueError) -> str:

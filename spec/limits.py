@@ -16,6 +16,7 @@ from netparity.spec.errors import SpecError, quoted, shown
 
 MAX_SPEC_BYTES = 4 * 2**20  # a spec file: a few MB is thousands of layers
 MAX_CSV_BYTES = 512 * 2**20  # a --data CSV (pandas needs several times this in memory)
+MAX_YAML_EVENTS = 50_000  # YAML parser events (~20 per layer): PyYAML builds ~15,000 a second
 MAX_NESTING = 32  # containers inside containers in a spec (Residual in Residual ... ~14 deep)
 MAX_LAYERS = 1000  # layers in a model, Residual's inner layers included
 MAX_RANK = 8  # axes of input_shape

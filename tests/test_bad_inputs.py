@@ -209,6 +209,18 @@ CASES: list[tuple[str, dict[str, str], list[str], str]] = [
     ),
     ("--spec /dev/zero", {}, ["--spec", "/dev/zero"], "/dev/zero: not a regular file"),
     ("--data /dev/zero", {}, ["--data", "/dev/zero", "--target", "y"], "/dev/zero: not a regular file"),
+    (
+        "a 3.7 MB YAML of 150,000 layers",
+        {"m.yaml": "input_shape: [3]\nlayers:\n" + "- {type: Dense, units: 4}\n" * 150_000},
+        ["--spec", "{d}/m.yaml"],
+        "m.yaml: more than 50,000 YAML nodes; a spec has far fewer",
+    ),
+    (
+        "a 3.7 MB JSON of 120,000 layers",
+        {"m.json": spec(layers=[{"type": "Dense", "units": 4}] * 120_000)},
+        ["--spec", "{d}/m.json"],
+        "the model has 120,000 layers; at most 1,000 are allowed",
+    ),
     ("spec folder", {"m.json/x": "{}"}, ["--spec", "{d}/m.json"], "is a folder, not a file"),
     (
         "too many layers",
@@ -430,6 +442,8 @@ def test_the_real_command_line_prints_no_traceback(case: str, tmp_path: Path) ->
 
 
 HOSTILE = [
+    "a 3.7 MB YAML of 150,000 layers",
+    "a 3.7 MB JSON of 120,000 layers",
     "billion laughs in layers",
     "JSON nested 100,000 deep",
     "--spec /dev/zero",
