@@ -22,6 +22,7 @@ import pytest
 from netparity.harness.isolate import ChildTimeout, default_timeout, in_fresh_process, run_isolated
 from netparity.harness.report import RUNNING, ReportError, RunFolder, incomplete_run, prepare_out_dir
 from netparity.harness.run import RunConfig, run, run_backend, with_overrides
+from netparity.spec.init import init_params
 from netparity.spec.tasks import get_task
 
 from netparity import cli as compare
@@ -288,3 +289,50 @@ def test_kill_9_leaves_a_marked_folder_and_no_orphan(tmp_path: Path) -> None:
     assert not (out / "summary.csv").exists()
     with pytest.raises(ReportError, match="already holds an unfinished run"):
         prepare_out_dir(str(out), "regression")
+
+
+# ------------------------------------------------------------------ 4: batches staged epoch by epoch
+
+
+def test_batches_are_staged_one_epoch_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays flat in the number of epochs: when an epoch starts, only its own batches
+    (and the first epoch's, kept for the timing runs) have been staged."""
+    from netparity.backends import get_backend
+    from netparity.harness import run as run_module
+
+    staged_at_step: list[int] = []
+    staged = [0]
+
+    class Counting:  # the numpy model, counting stage() calls
+        def __init__(self, model) -> None:
+            self.model = model
+
+        def __getattr__(self, name: str):
+            return getattr(self.model, name)
+
+        def stage(self, *args, **kwargs):
+            staged[0] += 1
+            return self.model.stage(*args, **kwargs)
+
+        def train_step(self, batch):
+            staged_at_step.append(staged[0])
+            return self.model.train_step(batch)
+
+    class Backend:
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str):
+            return getattr(self.inner, name)
+
+        def build(self, *args, **kwargs):
+            return Counting(self.inner.build(*args, **kwargs))
+
+    monkeypatch.setattr(run_module, "get_backend", lambda name: Backend(get_backend(name)))
+    task = with_overrides(get_task("regression").build(0), epochs=4)
+    result = run_backend("numpy", task, init_params(task.model, 0), RunConfig(dtype="float64", timing=False))
+    assert result.status == "ok", result.reason
+    steps = -(-len(task.data.x_train) // task.recipe.batch_size)
+    assert len(staged_at_step) == 4 * steps
+    for epoch in range(4):  # the probe, then epoch e's batches: never a later epoch's
+        assert staged_at_step[epoch * steps] == 1 + (epoch + 1) * steps
