@@ -106,7 +106,7 @@ def start_child(target: Callable[..., Any], args: tuple) -> multiprocessing.proc
     try:
         proc.start()  # SIG_IGN is inherited through fork and exec
     finally:
-        if main_thread:
+        if main_thread and previous is not None:  # None: a handler not set from Python, left alone
             signal.signal(signal.SIGINT, previous)
     return proc
 

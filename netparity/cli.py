@@ -17,6 +17,7 @@ import math
 import os
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from netparity import __version__
 from netparity.backends import BACKENDS, installed_reason, unavailable_reason
@@ -25,6 +26,11 @@ from netparity.harness.recipe_cli import add_recipe_args, apply_recipe_args, nat
 from netparity.spec.errors import ECHO_LIMIT, SpecError, quoted, shown
 from netparity.spec.limits import check_memory, check_seed, check_threads
 from netparity.spec.tasks import TASKS, get_task
+
+if TYPE_CHECKING:
+    from netparity.harness.native import NativeDefaults
+    from netparity.harness.report import RunFolder
+    from netparity.spec.tasks import TaskInstance
 
 #: how errors and --help name the program (compare.py passes its own name)
 PROG = "netparity"
@@ -161,8 +167,6 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     check_seed(args.seed, "--seed")
     if args.backend_timeout is not None and not args.isolate:
         raise UsageError("--backend-timeout needs isolated backends: one running in this process cannot be ended")
-    if args.out is not None and not args.out.strip():
-        raise UsageError("--out is empty: name a folder (or leave --out out for a new one under reports/)")
     if args.device not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {quoted(args.device)} (known: cpu, cuda)")
     custom = args.spec is not None or args.data is not None
@@ -192,7 +196,7 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     )  # after the spec: it may import every framework
     native = native_defaults(task, backends, args, sweep=len(lrs) > 1)
     names = backends_to_run(backends, args.reference)
-    data, recipe = task.data, task.recipe  # before anything large is allocated
+    data, recipe = task.data, task.recipe  # refused before the run allocates anything
     check_memory(task.model, len(data.x_train), len(data.x_test), recipe.batch_size, recipe.epochs, len(names))
     try:  # only once the task is valid: a bad spec leaves no empty run folder behind
         folder = RunFolder(args.out, task.name, command=[sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
@@ -203,7 +207,13 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
 
 def _run(
-    args: argparse.Namespace, task, backends: list[str], names: list[str], lrs: list[float], native, folder
+    args: argparse.Namespace,
+    task: TaskInstance,
+    backends: list[str],
+    names: list[str],
+    lrs: list[float],
+    native: NativeDefaults | None,
+    folder: RunFolder,
 ) -> int:
     """The run into its held folder; Ctrl-C writes what finished and raises Interrupted."""
     from netparity.harness.progress import TrainingProgress

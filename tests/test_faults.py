@@ -272,6 +272,22 @@ def test_ctrl_c_ends_the_children_writes_what_finished_and_exits_130(tmp_path: P
     assert not (out / RUNNING).exists() and incomplete_run(out) == ""
 
 
+def test_ctrl_c_in_a_sweep_keeps_the_rate_that_was_running_marked(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc, hanging = start_driver(tmp_path, out, "--lr", "0.01,0.02")
+    try:
+        wait_for(hanging.exists, 120, "the sweep's first rate to reach its second backend")
+        os.killpg(proc.pid, signal.SIGINT)
+        err = finish(proc)
+    finally:
+        clean_up(proc, hanging)
+    assert proc.returncode == 130, err
+    assert len(err.strip().splitlines()) == 1 and "interrupted" in err
+    assert json.loads((out / "lr=0.01" / "spec.json").read_text())["interrupted"] is True
+    assert not (out / "lr=0.02").exists() and not (out / RUNNING).exists()
+    assert "0.01,numpy,ok" in (out / "sweep.csv").read_text()
+
+
 def test_kill_9_leaves_a_marked_folder_and_no_orphan(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc, hanging = start_driver(tmp_path, out)
