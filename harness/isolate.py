@@ -102,11 +102,14 @@ def start_child(target: Callable[..., Any], args: tuple) -> multiprocessing.proc
     context = multiprocessing.get_context("spawn")
     proc = context.Process(target=target, args=args, name="netparity-child")
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    # None: a handler not set from Python (or not the main thread): left as it is
+    previous = signal.getsignal(signal.SIGINT) if main_thread else None
+    if previous is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         proc.start()  # SIG_IGN is inherited through fork and exec
     finally:
-        if main_thread and previous is not None:  # None: a handler not set from Python, left alone
+        if previous is not None:
             signal.signal(signal.SIGINT, previous)
     return proc
 
