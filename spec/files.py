@@ -91,6 +91,8 @@ def _parse_yaml(text: str, where: str) -> Any:
         _count_yaml_nodes(text, where)
         return yaml.load(text, Loader=_loader())  # a SafeLoader that also refuses aliases
     except yaml.YAMLError as err:
+        if "nesting depth" in str(err):  # libyaml's own limit (1,000 levels) met first
+            raise SpecError(f"{where}: nested more than {MAX_NESTING} levels deep") from None
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or err

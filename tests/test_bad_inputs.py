@@ -193,7 +193,18 @@ CASES: list[tuple[str, dict[str, str], list[str], str]] = [
         ["--spec", "{d}/m.json"],
         "nested more than 32 levels deep",
     ),
-    ("YAML nested 1,000 deep", {"m.yaml": "layers: " + "[" * 1000 + "]" * 1000}, ["--spec", "{d}/m.yaml"], "nested"),
+    (
+        "YAML nested 1,000 deep",
+        {"m.yaml": "layers: " + "[" * 1000 + "]" * 1000},
+        ["--spec", "{d}/m.yaml"],
+        "nested more than 32 levels deep",
+    ),
+    (
+        "YAML nested 100 deep",
+        {"m.yaml": "layers: " + "[" * 100 + "]" * 100},
+        ["--spec", "{d}/m.yaml"],
+        "nested more than 32 levels deep",
+    ),
     ("recursive YAML anchor", {"m.yaml": "input_shape: [3]\nlayers: &a [*a]\n"}, ["--spec", "{d}/m.yaml"], "aliases"),
     (
         "billion laughs in layers",
