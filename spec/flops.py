@@ -12,6 +12,7 @@ import math
 
 from netparity.spec import layers as L
 from netparity.spec.model import ModelSpec
+from netparity.spec.walk import stack
 
 TRAIN_FACTOR = 3
 
@@ -34,7 +35,7 @@ def layer_flops(layer: L.Layer, in_shape: L.Shape) -> int:
         scores = 2 * 2 * t * t * d  # q k^T and weights @ v (full; the causal mask halves useful work)
         return projections + scores
     if isinstance(layer, L.Residual):
-        return sum(layer_flops(x, s) for x, s in zip(layer.layers, layer.inner_shapes(in_shape), strict=True))
+        return sum(layer_flops(site.layer, site.in_shape) for site in stack(layer.layers, in_shape))
     return 0
 
 

@@ -7,11 +7,13 @@ backend maps them into its own layout and back.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from netparity.spec.errors import SpecError
+from netparity.spec.walk import stack
 
 Shape = tuple[int, ...]
 
@@ -46,6 +48,14 @@ class Layer:
     def state_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
         """Non-trainable state (e.g. BatchNorm moving statistics)."""
         return {}
+
+    @property
+    def sublayers(self) -> tuple[Layer, ...]:
+        """Inner layers that have canonical names of their own (a Residual's stack)."""
+        return ()
+
+    def with_sublayers(self, layers: tuple[Layer, ...]) -> Layer:
+        return self
 
 
 def _positive_int(layer: Layer, name: str) -> None:
@@ -413,13 +423,16 @@ class Residual(Layer):
             raise SpecError(f"Residual: inner layers change the shape {in_shape} -> {shape}; it must be kept")
         return in_shape
 
+    @property
+    def sublayers(self) -> tuple[Layer, ...]:
+        return self.layers
+
+    def with_sublayers(self, layers: tuple[Layer, ...]) -> Residual:
+        return dataclasses.replace(self, layers=tuple(layers))
+
     def inner_shapes(self, in_shape: Shape) -> list[Shape]:
         """Input shape of each inner layer."""
-        shapes, shape = [], in_shape
-        for inner in self.layers:
-            shapes.append(shape)
-            shape = inner.output_shape(shape)
-        return shapes
+        return [site.in_shape for site in stack(self.layers, in_shape)]
 
     def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
         return self._nested(in_shape, "param_specs")
@@ -428,11 +441,11 @@ class Residual(Layer):
         return self._nested(in_shape, "state_specs")
 
     def _nested(self, in_shape: Shape, method: str) -> dict[str, ParamSpec]:
-        specs = {}
-        for j, (inner, shape) in enumerate(zip(self.layers, self.inner_shapes(in_shape), strict=True)):
-            for name, ps in getattr(inner, method)(shape).items():
-                specs[f"{j}.{inner.kind}.{name}"] = ps
-        return specs
+        return {
+            site.prefix + name: ps
+            for site in stack(self.layers, in_shape)
+            for name, ps in getattr(site.layer, method)(site.in_shape).items()
+        }
 
 
 @dataclass(frozen=True)

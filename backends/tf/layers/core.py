@@ -6,6 +6,7 @@ import tensorflow as tf
 from netparity.backends.base import Binding
 from netparity.backends.tf.layers import ACTIVATIONS, Ctx, TfLayer, build_layer, register
 from netparity.spec import layers as L
+from netparity.spec.walk import stack
 
 
 @register(L.Dense)
@@ -47,8 +48,8 @@ def last_step(layer: L.LastStep, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
 @register(L.Residual)
 def residual(layer: L.Residual, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
     calls, binds = [], []
-    for j, (inner, shape) in enumerate(zip(layer.layers, layer.inner_shapes(ctx.in_shape), strict=True)):
-        call, b = build_layer(inner, Ctx(f"{ctx.prefix}{j}.{inner.kind}.", shape, ctx.dtype, ctx.params))
+    for site in stack(layer.layers, ctx.in_shape, ctx.prefix):
+        call, b = build_layer(site.layer, Ctx(site.prefix, site.in_shape, ctx.dtype, ctx.params))
         calls.append(call)
         binds += b
 

@@ -6,6 +6,7 @@ import torch
 from netparity.backends.base import Binding
 from netparity.backends.torch.layers import ACTIVATIONS, Ctx, bind, build_layer, register
 from netparity.spec import layers as L
+from netparity.spec.walk import stack
 from torch import nn
 
 
@@ -59,9 +60,8 @@ class Residual(nn.Module):
 @register(L.Residual)
 def residual(layer: L.Residual, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
     modules, binds = [], []
-    for j, (inner, shape) in enumerate(zip(layer.layers, layer.inner_shapes(ctx.in_shape), strict=True)):
-        sub = Ctx(f"{ctx.prefix}{j}.{inner.kind}.", shape, ctx.dtype, ctx.device)
-        module, b = build_layer(inner, sub)
+    for site in stack(layer.layers, ctx.in_shape, ctx.prefix):
+        module, b = build_layer(site.layer, Ctx(site.prefix, site.in_shape, ctx.dtype, ctx.device))
         modules.append(module)
         binds += b
     return Residual(nn.Sequential(*modules)), binds
