@@ -17,7 +17,28 @@ from netparity.spec.walk import stack
 
 Shape = tuple[int, ...]
 
-ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh", "elu", "softmax")
+ACTIVATIONS = (
+    "identity",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "elu",
+    "softmax",
+    "gelu",  # x * Phi(x), the exact (erf) form
+    "gelu_tanh",  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    "silu",  # x * sigmoid(x)
+    "leaky_relu",  # x if x > 0 else negative_slope * x (the layer's negative_slope field)
+    "relu6",  # min(max(x, 0), 6)
+    "selu",  # scale * (x if x > 0 else alpha * (e^x - 1)), alpha/scale of Klambauer et al.
+    "softplus",  # log(1 + e^x)
+    "softsign",  # x / (1 + |x|)
+    "hard_sigmoid",  # relu6(x + 3) / 6 (today's definition; Keras 2 used 0.2 x + 0.5)
+    "hard_silu",  # x * hard_sigmoid(x)
+    "log_softmax",  # x - logsumexp(x) over the last axis
+)
+
+#: activations normalized over the last (channel) axis rather than elementwise
+AXIS_ACTIVATIONS = ("softmax", "log_softmax")
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,13 @@ def _positive_int(layer: Layer, name: str) -> None:
 def _activation(layer: Layer, value: str | None) -> None:
     if value is not None and value not in ACTIVATIONS:
         raise SpecError(f"{type(layer).__name__}: unknown activation {value!r} (known: {', '.join(ACTIVATIONS)})")
+    _finite(layer, "negative_slope")
+
+
+def _finite(layer: Layer, name: str) -> None:
+    value = getattr(layer, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SpecError(f"{type(layer).__name__}.{name} must be a finite number, got {value!r}")
 
 
 def _rank(layer: Layer, in_shape: Shape, ranks: tuple[int, ...], what: str) -> None:
@@ -97,6 +125,7 @@ class Dense(Layer):
     use_bias: bool = True
     kernel_init: str = "xavier_uniform"
     bias_init: str = "zeros"
+    negative_slope: float = 0.01  # leaky_relu only (torch's default; Keras's is 0.2)
 
     def check(self) -> None:
         _positive_int(self, "units")
@@ -120,10 +149,17 @@ class Activation(Layer):
 
     kind: ClassVar[str] = "activation"
     name: str
+    negative_slope: float = 0.01  # leaky_relu only (torch's default; Keras's is 0.2)
+
+    @property
+    def activation(self) -> str:
+        """The activation's name under the field name Dense and Conv layers use."""
+        return self.name
 
     def check(self) -> None:
         if self.name not in ACTIVATIONS:
             raise SpecError(f"Activation: unknown activation {self.name!r} (known: {', '.join(ACTIVATIONS)})")
+        _finite(self, "negative_slope")
 
 
 @dataclass(frozen=True)
@@ -139,6 +175,7 @@ class Conv2D(Layer):
     use_bias: bool = True
     kernel_init: str = "xavier_uniform"
     bias_init: str = "zeros"
+    negative_slope: float = 0.01  # leaky_relu only
 
     def __post_init__(self) -> None:
         if isinstance(self.kernel, list):

@@ -18,7 +18,7 @@ def conv2d(layer: L.Conv2D, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
         layer.kernel_hw,
         strides=layer.stride,
         padding=layer.padding,  # Keras 'same' is TF SAME (extra pixel bottom/right), strided too
-        activation=keras_activation(layer.activation),
+        activation=keras_activation(layer, ctx.dtype),
         use_bias=layer.use_bias,
         kernel_regularizer=regularizer(ctx),
         dtype=ctx.dtype,

@@ -12,7 +12,7 @@ from netparity.spec.walk import stack
 def dense(layer: L.Dense, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
     native = keras.layers.Dense(
         layer.units,
-        activation=keras_activation(layer.activation),
+        activation=keras_activation(layer, ctx.dtype),
         use_bias=layer.use_bias,
         kernel_regularizer=regularizer(ctx),
         dtype=ctx.dtype,
@@ -27,7 +27,7 @@ def dense(layer: L.Dense, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
 
 @register(L.Activation)
 def activation(layer: L.Activation, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
-    return keras.layers.Activation(keras_activation(layer.name), dtype=ctx.dtype), list
+    return keras.layers.Activation(keras_activation(layer, ctx.dtype), dtype=ctx.dtype), list
 
 
 @register(L.Flatten)

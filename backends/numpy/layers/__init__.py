@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 from netparity.backends.base import LayerRegistry
-from netparity.backends.numpy.activations import ACTIVATIONS
+from netparity.backends.numpy.activations import activation
 from netparity.spec.layers import Layer, Shape
 
 
@@ -33,12 +33,12 @@ class NpLayer:
     def activate(self, z: np.ndarray) -> np.ndarray:
         """y = act(z) with the spec's activation, keeping z and y for ``activation_grad``."""
         self.z = z
-        self.y = ACTIVATIONS[getattr(self.spec, "activation", None) or "identity"][0](z)
+        self.y = activation(self.spec)[0](z)
         return self.y
 
     def activation_grad(self, dy: np.ndarray) -> np.ndarray:
         """dz = dy * act'(z)."""
-        return ACTIVATIONS[getattr(self.spec, "activation", None) or "identity"][1](self.z, self.y, dy)
+        return activation(self.spec)[1](self.z, self.y, dy)
 
 
 REGISTRY = LayerRegistry("numpy")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from netparity.backends.numpy.activations import ACTIVATIONS
 from netparity.backends.numpy.layers import NpLayer, build_layer, register
 from netparity.spec import layers as L
 from netparity.spec.walk import stack
@@ -11,15 +10,13 @@ from netparity.spec.walk import stack
 
 @register(L.Activation)
 class Activation(NpLayer):
-    """y = f(x)."""
+    """y = f(x); dx = f'(x) dy."""
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        self.x = x
-        self.y = ACTIVATIONS[self.spec.name][0](x)
-        return self.y
+        return self.activate(x)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        return ACTIVATIONS[self.spec.name][1](self.x, self.y, dy)
+        return self.activation_grad(dy)
 
 
 @register(L.Dense)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 from netparity.backends.base import Binding
-from netparity.backends.tf.layers import ACTIVATIONS, Ctx, TfLayer, register
+from netparity.backends.tf.layers import Ctx, TfLayer, register, tf_activation
 from netparity.spec import layers as L
 
 
@@ -15,7 +15,7 @@ def conv2d(layer: L.Conv2D, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
     if layer.use_bias:
         bias, bb = ctx.variable("bias")
         binds.append(bb)
-    act = ACTIVATIONS[layer.activation or "identity"]
+    act = tf_activation(layer, ctx.dtype)
     padding = layer.padding.upper()  # TF's own SAME: the extra pixel bottom/right
 
     def call(x: tf.Tensor, training: bool = False) -> tf.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 from netparity.backends.base import Binding
-from netparity.backends.tf.layers import ACTIVATIONS, Ctx, TfLayer, build_layer, register
+from netparity.backends.tf.layers import Ctx, TfLayer, build_layer, register, tf_activation
 from netparity.spec import layers as L
 from netparity.spec.walk import stack
 
@@ -17,7 +17,7 @@ def dense(layer: L.Dense, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
     if layer.use_bias:
         bias, bb = ctx.variable("bias")
         binds.append(bb)
-    act = ACTIVATIONS[layer.activation or "identity"]
+    act = tf_activation(layer, ctx.dtype)
 
     def call(x: tf.Tensor, training: bool = False) -> tf.Tensor:
         z = tf.matmul(x, kernel) if x.shape.rank == 2 else tf.tensordot(x, kernel, 1)
@@ -28,7 +28,7 @@ def dense(layer: L.Dense, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
 
 @register(L.Activation)
 def activation(layer: L.Activation, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
-    act = ACTIVATIONS[layer.name]
+    act = tf_activation(layer, ctx.dtype)
     return lambda x, training=False: act(x), []
 
 

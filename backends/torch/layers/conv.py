@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from netparity.backends.base import Binding
-from netparity.backends.torch.layers import ACTIVATIONS, Ctx, bind, register
+from netparity.backends.torch.layers import Ctx, bind, register, with_activation
 from netparity.spec import layers as L
 from torch import nn
 
@@ -41,11 +41,7 @@ def conv2d(layer: L.Conv2D, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
         device=ctx.device,
     )
     binds = [bind(ctx, "kernel", conv.weight)] + ([bind(ctx, "bias", conv.bias)] if layer.use_bias else [])
-    if layer.activation in (None, "identity"):
-        return conv, binds
-    if layer.activation == "softmax":  # over the canonical last axis = channels = dim 1 in NCHW
-        return nn.Sequential(conv, nn.Softmax(dim=1)), binds
-    return nn.Sequential(conv, ACTIVATIONS[layer.activation]()), binds
+    return with_activation(conv, layer, ctx.dtype, dim=1), binds  # softmax over the channels: dim 1 in NCHW
 
 
 @register(L.MaxPool2D)
