@@ -6,10 +6,9 @@ called after the Sequential is built, lists the layer's canonical bindings.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import functools
 
 import keras
 import numpy as np
@@ -75,8 +74,8 @@ def _gelu_tanh(x):
 FLOAT64_REPLACEMENTS: dict[str, Callable[[Layer], Callable]] = {
     "gelu": lambda spec: _gelu,
     "gelu_tanh": lambda spec: _gelu_tanh,
-    "leaky_relu": lambda spec: lambda x: keras.ops.where(
-        x > 0, x, x * keras.ops.convert_to_tensor(np.float64(spec.negative_slope))
+    "leaky_relu": lambda spec: (
+        lambda x: keras.ops.where(x > 0, x, x * keras.ops.convert_to_tensor(np.float64(spec.negative_slope)))
     ),
 }
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+import torch.nn.functional as F
 from netparity.backends.base import Binding, LayerRegistry
 from netparity.backends.torch.layout import layout_for
 from netparity.spec.layers import Layer, Shape
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 
