@@ -59,9 +59,19 @@ NATIVE_OPTIMIZER_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
 
 #: backend -> layer type -> {spec field: default, in the spec's conventions}
 #: (BatchNorm momentum weighs the old running value, Keras's convention: torch 0.1 -> 0.9)
+#: leaky_relu's slope: torch nn.LeakyReLU 0.01 (the spec's), keras.activations.leaky_relu and
+#: tf.nn.leaky_relu 0.2 (keras.layers.LeakyReLU would be 0.3; the spec's activation is the function)
+_LEAKY_02 = {cls: {"negative_slope": 0.2} for cls in (L.Dense, L.Activation, L.Conv2D, L.Conv1D)}
 NATIVE_LAYER_DEFAULTS: dict[str, dict[type, dict[str, object]]] = {
     "torch": {L.BatchNorm: {"epsilon": 1e-5, "momentum": 0.9}, L.LayerNorm: {"epsilon": 1e-5}},
-    "keras": {L.BatchNorm: {"epsilon": 1e-3, "momentum": 0.99}, L.LayerNorm: {"epsilon": 1e-3}},
+    "keras": {L.BatchNorm: {"epsilon": 1e-3, "momentum": 0.99}, L.LayerNorm: {"epsilon": 1e-3}, **_LEAKY_02},
+    "tf": dict(_LEAKY_02),
+}
+
+#: fields that only matter in some configurations of their layer: a default there is open
+#: only when it has an effect
+_APPLIES: dict[str, Callable[[L.Layer], bool]] = {
+    "negative_slope": lambda layer: getattr(layer, "activation", None) == "leaky_relu",
 }
 
 
@@ -127,7 +137,9 @@ def native_layers(backend: str, layers: tuple[L.Layer, ...]) -> tuple[tuple, lis
         changes = {
             k: v
             for k, v in table[type(layer)].items()
-            if getattr(layer, k) == getattr(spec_default, k) and getattr(layer, k) != v
+            if getattr(layer, k) == getattr(spec_default, k)
+            and getattr(layer, k) != v
+            and _APPLIES.get(k, lambda _: True)(layer)
         }
         if not changes:
             return layer

@@ -108,11 +108,29 @@ def _pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return (value, value)
 
 
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
     """TF 'SAME' padding for one spatial axis: (before, after); the extra pixel goes after."""
+    span = (kernel - 1) * dilation + 1
     out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
+    total = max((out - 1) * stride + span - size, 0)
     return total // 2, total - total // 2
+
+
+def axis_padding(padding: str, size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """(before, after) padding of one axis: 'valid' none, 'same' TF's rule, 'causal' all
+    before (span - 1 steps, so output t sees inputs <= t)."""
+    if padding == "same":
+        return same_padding(size, kernel, stride, dilation)
+    if padding == "causal":
+        return (kernel - 1) * dilation, 0
+    return 0, 0
+
+
+def axis_output(padding: str, size: int, kernel: int, stride: int, dilation: int = 1) -> int:
+    """Output length of one axis of a convolution or pooling window (0 if none fits)."""
+    before, after = axis_padding(padding, size, kernel, stride, dilation)
+    span = (kernel - 1) * dilation + 1
+    return max((size + before + after - span) // stride + 1, 0)
 
 
 @dataclass(frozen=True)
@@ -423,6 +441,148 @@ class SelfAttention(Layer):
 
 
 @dataclass(frozen=True)
+class Conv1D(Layer):
+    """y = act(sum over (i, c) of xpad[n, s*t + d*i, c] * kernel[i, c, o] + bias[o]) on (time, channels).
+
+    kernel (k, in, out), Keras's layout. padding 'valid', 'same' (TF's rule: the extra step
+    after) or 'causal' (span - 1 zeros before, so y[t] never sees x[t' > t]).
+    """
+
+    kind: ClassVar[str] = "conv1d"
+    filters: int
+    kernel: int = 3
+    stride: int = 1
+    padding: str = "valid"
+    dilation: int = 1
+    activation: str | None = None
+    use_bias: bool = True
+    kernel_init: str = "xavier_uniform"
+    bias_init: str = "zeros"
+    negative_slope: float = 0.01  # leaky_relu only
+
+    def check(self) -> None:
+        for name in ("filters", "kernel", "stride", "dilation"):
+            _positive_int(self, name)
+        if self.padding not in ("valid", "same", "causal"):
+            raise SpecError(f"Conv1D.padding must be 'valid', 'same' or 'causal', got {self.padding!r}")
+        if self.stride > 1 and self.dilation > 1:
+            raise SpecError("Conv1D: stride > 1 together with dilation > 1 is refused (TF and Keras cannot run it)")
+        _activation(self, self.activation)
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _rank(self, in_shape, (2,), "a sequence (time, channels)")
+        steps = axis_output(self.padding, in_shape[0], self.kernel, self.stride, self.dilation)
+        if steps < 1:
+            span = (self.kernel - 1) * self.dilation + 1
+            raise SpecError(f"Conv1D kernel span {span} is longer than its {in_shape[0]}-step input (padding='valid')")
+        return (steps, self.filters)
+
+    def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        k, c = self.kernel, in_shape[-1]
+        specs = {"kernel": ParamSpec((k, c, self.filters), self.kernel_init, k * c, k * self.filters)}
+        if self.use_bias:
+            specs["bias"] = ParamSpec((self.filters,), self.bias_init, k * c, k * self.filters)
+        return specs
+
+
+@dataclass(frozen=True)
+class _Pool1D(Layer):
+    pool: int = 2
+    stride: int | None = None
+    padding: str = "valid"
+
+    @property
+    def step(self) -> int:
+        return self.stride or self.pool
+
+    def check(self) -> None:
+        _positive_int(self, "pool")
+        if self.stride is not None:
+            _positive_int(self, "stride")
+        if self.padding not in ("valid", "same"):
+            raise SpecError(f"{type(self).__name__}.padding must be 'valid' or 'same', got {self.padding!r}")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _rank(self, in_shape, (2,), "a sequence (time, channels)")
+        steps = axis_output(self.padding, in_shape[0], self.pool, self.step)
+        if steps < 1:
+            raise SpecError(f"{type(self).__name__} window {self.pool} is longer than its {in_shape[0]}-step input")
+        return (steps, in_shape[1])
+
+
+@dataclass(frozen=True)
+class MaxPool1D(_Pool1D):
+    """y[t] = max of x over window t (padding 'same': the padded steps never win)."""
+
+    kind: ClassVar[str] = "max_pool1d"
+
+
+@dataclass(frozen=True)
+class AvgPool1D(_Pool1D):
+    """y[t] = mean of x over window t; with padding 'same' the mean is over the real steps only (TF's rule)."""
+
+    kind: ClassVar[str] = "avg_pool1d"
+
+
+@dataclass(frozen=True)
+class _GlobalPool(Layer):
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _rank(self, in_shape, (2, 3), "a sequence (time, channels) or an image (height, width, channels)")
+        return in_shape[-1:]
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool(_GlobalPool):
+    """y[c] = mean of x[..., c] over every axis but the channels."""
+
+    kind: ClassVar[str] = "global_avg_pool"
+
+
+@dataclass(frozen=True)
+class GlobalMaxPool(_GlobalPool):
+    """y[c] = max of x[..., c] over every axis but the channels."""
+
+    kind: ClassVar[str] = "global_max_pool"
+
+
+@dataclass(frozen=True)
+class GRU(Layer):
+    """Gates in the canonical order z (update), r (reset), h (candidate), Keras's:
+    x_z, x_r, x_h = x_t @ kernel + bias;  h_z, h_r, h_h = h @ recurrent_kernel (+ recurrent_bias)
+    z = sigmoid(x_z + h_z), r = sigmoid(x_r + h_r)
+    reset_after=True (torch, Keras 3 default):  n = tanh(x_h + r * h_h)
+    reset_after=False (Keras 2 / TF1 default):  n = tanh(x_h + (r * h) @ recurrent_kernel[:, h-block])
+    h_t = z * h + (1 - z) * n.  ``recurrent_bias`` exists with reset_after=True only.
+    """
+
+    kind: ClassVar[str] = "gru"
+    units: int
+    return_sequences: bool = False
+    reset_after: bool = True
+    kernel_init: str = "xavier_uniform"
+    recurrent_init: str = "orthogonal"
+    bias_init: str = "zeros"
+
+    def check(self) -> None:
+        _positive_int(self, "units")
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        _rank(self, in_shape, (2,), "a sequence (T, features)")
+        return (in_shape[0], self.units) if self.return_sequences else (self.units,)
+
+    def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
+        n_in, h = in_shape[-1], self.units
+        specs = {
+            "kernel": ParamSpec((n_in, 3 * h), self.kernel_init, n_in, 3 * h),
+            "recurrent_kernel": ParamSpec((h, 3 * h), self.recurrent_init, h, 3 * h),
+            "bias": ParamSpec((3 * h,), self.bias_init, n_in, 3 * h),
+        }
+        if self.reset_after:
+            specs["recurrent_bias"] = ParamSpec((3 * h,), self.bias_init, h, 3 * h)
+        return specs
+
+
+@dataclass(frozen=True)
 class LastStep(Layer):
     """y = x[:, -1] (the last time step of a sequence)."""
 
@@ -530,6 +690,12 @@ LAYER_TYPES: dict[str, type[Layer]] = {
         Embedding,
         PositionalEmbedding,
         LSTM,
+        GRU,
+        Conv1D,
+        MaxPool1D,
+        AvgPool1D,
+        GlobalAvgPool,
+        GlobalMaxPool,
         SelfAttention,
         LastStep,
         Residual,

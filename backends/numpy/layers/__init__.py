@@ -50,4 +50,4 @@ def build_layer(spec: Layer, in_shape: Shape, params: dict[str, np.ndarray], dty
     return REGISTRY.build(spec, in_shape, params, dtype)
 
 
-from netparity.backends.numpy.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the layers)
+from netparity.backends.numpy.layers import attention, conv, core, dropout, gru, norm, roots, sequence, temporal  # noqa: E402,F401  (registers the layers)

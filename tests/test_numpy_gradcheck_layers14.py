@@ -1,0 +1,39 @@
+"""The NumPy layers of issue 14 (Conv1D, 1-D and global pooling, GRU, the new activations
+with their options) against central finite differences (float64)."""
+
+from __future__ import annotations
+
+import pytest
+from netparity.spec import layers as L
+
+from netparity.gradcheck import check_layer
+
+SEQ = (9, 3)
+LAYER_CASES = [
+    ("conv1d_valid", L.Conv1D(4, 3), SEQ),
+    ("conv1d_same_stride2_even_kernel", L.Conv1D(3, 4, stride=2, padding="same", activation="gelu"), SEQ),
+    ("conv1d_causal_dilated", L.Conv1D(2, 3, padding="causal", dilation=2, activation="silu"), SEQ),
+    ("conv1d_same_dilated_no_bias", L.Conv1D(2, 2, padding="same", dilation=3, use_bias=False), SEQ),
+    ("conv1d_leaky", L.Conv1D(3, 2, stride=3, activation="leaky_relu", negative_slope=0.3), SEQ),
+    ("max_pool1d", L.MaxPool1D(2), SEQ),
+    ("max_pool1d_same_overlapping", L.MaxPool1D(3, stride=2, padding="same"), SEQ),
+    ("avg_pool1d", L.AvgPool1D(3), SEQ),
+    ("avg_pool1d_same", L.AvgPool1D(4, stride=3, padding="same"), SEQ),
+    ("global_avg_seq", L.GlobalAvgPool(), SEQ),
+    ("global_avg_image", L.GlobalAvgPool(), (3, 4, 2)),
+    ("global_max_seq", L.GlobalMaxPool(), SEQ),
+    ("global_max_image", L.GlobalMaxPool(), (3, 4, 2)),
+    ("gru_reset_after_last", L.GRU(4), (5, 3)),
+    ("gru_reset_after_sequences", L.GRU(3, return_sequences=True, bias_init="normal:0.5"), (4, 2)),
+    ("gru_reset_before_last", L.GRU(4, reset_after=False, bias_init="normal:0.5"), (5, 3)),
+    ("gru_reset_before_sequences", L.GRU(3, return_sequences=True, reset_after=False), (4, 2)),
+    ("dense_leaky_slope", L.Dense(4, "leaky_relu", negative_slope=0.2), (5,)),
+    ("activation_leaky_slope", L.Activation("leaky_relu", negative_slope=-0.5), (6,)),
+    ("activation_log_softmax_seq", L.Activation("log_softmax"), SEQ),
+]
+
+
+@pytest.mark.numpy
+@pytest.mark.parametrize(("layer", "in_shape"), [c[1:] for c in LAYER_CASES], ids=[c[0] for c in LAYER_CASES])
+def test_layer_backward(layer: L.Layer, in_shape: tuple[int, ...]) -> None:
+    check_layer(layer, in_shape, batch=4)
