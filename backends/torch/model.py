@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from netparity.backends.base import Batch, Binding, unique_natives
-from netparity.backends.torch.layers import Ctx, build_layer, replaced_activations
+from netparity.backends.torch.layers import Ctx, build_layer, replacements
 from netparity.backends.torch.layers.dropout import MaskedDropout
 from netparity.backends.torch.layout import NCHW
 from netparity.backends.torch.optim import describe, make_optimizer
@@ -37,7 +37,7 @@ class TorchModel:
         self.implementation = {
             "layers": "torch.nn",
             "optimizer": describe(self.optimizer),
-            **replaced_activations(spec, self.dtype),
+            **replacements(spec, self.dtype),
         }
 
     @torch.no_grad()

@@ -109,4 +109,4 @@ def regularizer(ctx: Ctx) -> keras.regularizers.Regularizer | None:
     return ExactL2(ctx.recipe.l2) if ctx.recipe.l2 else None
 
 
-from netparity.backends.keras.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)
+from netparity.backends.keras.layers import attention, conv, core, dropout, gru, norm, roots, sequence, temporal  # noqa: E402,F401  (registers the builders)

@@ -106,4 +106,4 @@ def replaced_activations(spec, dtype: str) -> dict[str, str]:
     }
 
 
-from netparity.backends.tf.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)
+from netparity.backends.tf.layers import attention, conv, core, dropout, gru, norm, roots, sequence, temporal  # noqa: E402,F401  (registers the builders)

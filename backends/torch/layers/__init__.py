@@ -101,13 +101,17 @@ def with_activation(module: nn.Module, spec: Layer, dtype: torch.dtype, dim: int
     return module if act is None else nn.Sequential(module, act)
 
 
-def replaced_activations(spec, dtype: torch.dtype) -> dict[str, str]:
-    """``implementation`` entries for the activations a float64 model computes with
-    FLOAT64_REPLACEMENTS (empty in float32 or when none is used)."""
-    if dtype != torch.float64:
-        return {}
-    used = {getattr(site.layer, "activation", None) for site in spec.walk()}
-    return {f"activation {n}": cls.__name__ for n, cls in FLOAT64_REPLACEMENTS.items() if n in used}
+def replacements(spec, dtype: torch.dtype) -> dict[str, str]:
+    """``implementation`` entries for what runs in hand-written modules rather than torch's
+    own: FLOAT64_REPLACEMENTS in float64, and the reset-before GRU nn.GRU lacks."""
+    layers = [site.layer for site in spec.walk()]
+    notes = {}
+    if dtype == torch.float64:
+        used = {getattr(layer, "activation", None) for layer in layers}
+        notes.update({f"activation {n}": cls.__name__ for n, cls in FLOAT64_REPLACEMENTS.items() if n in used})
+    if any(getattr(layer, "reset_after", True) is False for layer in layers):
+        notes["GRU reset_after=False"] = "GRUResetBefore, a hand-written cell (nn.GRU is reset_after=True only)"
+    return notes
 
 
-from netparity.backends.torch.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)
+from netparity.backends.torch.layers import attention, conv, core, dropout, gru, norm, roots, sequence, temporal  # noqa: E402,F401  (registers the builders)
