@@ -26,6 +26,11 @@ def layer_flops(layer: L.Layer, in_shape: L.Shape) -> int:
     if isinstance(layer, L.Conv2D):
         kh, kw = layer.kernel_hw
         return 2 * out_shape[0] * out_shape[1] * kh * kw * in_shape[-1] * layer.filters
+    if isinstance(layer, L.Conv1D):
+        return 2 * out_shape[0] * layer.kernel * in_shape[-1] * layer.filters
+    if isinstance(layer, L.GRU):
+        t, n_in = in_shape
+        return 2 * t * (n_in + layer.units) * 3 * layer.units
     if isinstance(layer, L.LSTM):
         t, n_in = in_shape
         return 2 * t * (n_in + layer.units) * 4 * layer.units

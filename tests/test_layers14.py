@@ -61,3 +61,22 @@ def test_layer_parity(backend: str, dtype: str, case: str) -> None:
     spec = ModelSpec(in_shape, (*layers, L.Flatten(), L.Dense(3)))
     recipe = Recipe(loss="cross_entropy", optimizer=Optimizer("sgd", lr=0.05), batch_size=16)
     check_parity(backend, spec, recipe, x, y, dtype=dtype, steps=20)
+
+
+@pytest.mark.parametrize("backend", backend_params(FRAMEWORK_BACKENDS))
+def test_l2_reaches_conv1d_and_gru_kernels(backend: str) -> None:
+    """The recipe's l2 covers Conv1D and GRU kernels (Keras: kernel and recurrent regularizers)."""
+    require(backend)
+    x, y = _data(SEQ)
+    spec = ModelSpec(SEQ, (L.Conv1D(4, 3, activation="tanh"), L.GRU(3, reset_after=False), L.Dense(3)))
+    recipe = Recipe(loss="cross_entropy", optimizer=Optimizer("sgd", lr=0.05), batch_size=16, l2=1e-2)
+    check_parity(backend, spec, recipe, x, y, dtype="float64", steps=10)
+
+
+def test_conv1d_task_builds_and_is_a_signal_classifier() -> None:
+    from netparity.spec.tasks import get_task
+
+    task = get_task("conv1d").build(0)
+    assert task.data.x_train.shape[1:] == (8, 8) and task.model.output_shape == (10,)
+    assert any(isinstance(layer, L.GlobalAvgPool) for layer in task.model.layers)
+    assert any(isinstance(layer, L.Conv1D) for layer in task.model.layers)
