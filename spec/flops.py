@@ -25,7 +25,7 @@ def layer_flops(layer: L.Layer, in_shape: L.Shape) -> int:
         return 2 * rows * in_shape[-1] * layer.units
     if isinstance(layer, L.Conv2D):
         kh, kw = layer.kernel_hw
-        return 2 * out_shape[0] * out_shape[1] * kh * kw * in_shape[-1] * layer.filters
+        return 2 * out_shape[0] * out_shape[1] * kh * kw * (in_shape[-1] // layer.groups) * layer.filters
     if isinstance(layer, L.Conv1D):
         return 2 * out_shape[0] * layer.kernel * in_shape[-1] * layer.filters
     if isinstance(layer, L.GRU):

@@ -104,7 +104,7 @@ def _rank(layer: Layer, in_shape: Shape, ranks: tuple[int, ...], what: str) -> N
 
 def _pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     if isinstance(value, (tuple, list)):
-        return (int(value[0]), int(value[1])) if len(value) == 2 else (-1, -1)
+        return (value[0], value[1]) if len(value) == 2 else (-1, -1)
     return (value, value)
 
 
@@ -180,50 +180,90 @@ class Activation(Layer):
         _finite(self, "negative_slope")
 
 
+def _positive_pair(layer: Layer, name: str) -> tuple[int, int]:
+    """A field given as a positive int or a pair of them, as a pair (SpecError otherwise)."""
+    value = getattr(layer, name)
+    pair = _pair(value) if isinstance(value, (int, tuple, list)) and not isinstance(value, bool) else (-1, -1)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
+        raise SpecError(f"{type(layer).__name__}.{name} must be a positive int or a pair of them, got {value!r}")
+    return pair
+
+
+def _as_tuple(layer: Layer, *names: str) -> None:
+    """JSON/YAML give pairs as lists: keep them as tuples (frozen, hashable)."""
+    for name in names:
+        if isinstance(getattr(layer, name), list):
+            object.__setattr__(layer, name, tuple(getattr(layer, name)))
+
+
 @dataclass(frozen=True)
 class Conv2D(Layer):
-    """y = act(cross_correlate(x, kernel) + bias), NHWC, kernel (kh, kw, in, out)."""
+    """y = act(cross_correlate(x, kernel) + bias), NHWC, kernel (kh, kw, in / groups, out).
+
+    ``kernel``, ``stride`` and ``dilation`` are an int or an (h, w) pair; ``groups`` splits
+    the input channels and the filters into that many independent convolutions (filter f
+    sees input group f // (filters / groups)); groups = channels is a depthwise convolution.
+    """
 
     kind: ClassVar[str] = "conv2d"
     filters: int
     kernel: int | tuple[int, int] = 3
-    stride: int = 1
+    stride: int | tuple[int, int] = 1
     padding: str = "valid"
     activation: str | None = None
     use_bias: bool = True
     kernel_init: str = "xavier_uniform"
     bias_init: str = "zeros"
     negative_slope: float = 0.01  # leaky_relu only
+    dilation: int | tuple[int, int] = 1
+    groups: int = 1
 
     def __post_init__(self) -> None:
-        if isinstance(self.kernel, list):
-            object.__setattr__(self, "kernel", tuple(self.kernel))
+        _as_tuple(self, "kernel", "stride", "dilation")
 
     @property
     def kernel_hw(self) -> tuple[int, int]:
         return _pair(self.kernel)
 
+    @property
+    def stride_hw(self) -> tuple[int, int]:
+        return _pair(self.stride)
+
+    @property
+    def dilation_hw(self) -> tuple[int, int]:
+        return _pair(self.dilation)
+
     def check(self) -> None:
         _positive_int(self, "filters")
-        _positive_int(self, "stride")
-        kh, kw = self.kernel_hw
-        if not (isinstance(kh, int) and isinstance(kw, int) and kh > 0 and kw > 0):
-            raise SpecError(f"Conv2D.kernel must be a positive int or a pair of them, got {self.kernel!r}")
+        _positive_int(self, "groups")
+        for name in ("kernel", "stride", "dilation"):
+            _positive_pair(self, name)
         if self.padding not in ("valid", "same"):
             raise SpecError(f"Conv2D.padding must be 'valid' or 'same', got {self.padding!r}")
+        if max(self.stride_hw) > 1 and max(self.dilation_hw) > 1:
+            raise SpecError("Conv2D: stride > 1 together with dilation > 1 is refused (TF and Keras cannot run it)")
+        if self.filters % self.groups:
+            raise SpecError(f"Conv2D: filters={self.filters} is not divisible by groups={self.groups}")
         _activation(self, self.activation)
 
     def output_shape(self, in_shape: Shape) -> Shape:
         _rank(self, in_shape, (3,), "an image (height, width, channels)")
-        (h, w, _), (kh, kw), s = in_shape, self.kernel_hw, self.stride
-        if self.padding == "same":
-            return (-(-h // s), -(-w // s), self.filters)
-        if kh > h or kw > w:
-            raise SpecError(f"Conv2D kernel {kh}x{kw} is larger than its {h}x{w} input (padding='valid')")
-        return ((h - kh) // s + 1, (w - kw) // s + 1, self.filters)
+        if in_shape[-1] % self.groups:
+            raise SpecError(f"Conv2D: {in_shape[-1]} input channels are not divisible by groups={self.groups}")
+        out = [
+            axis_output(self.padding, size, k, s, d)
+            for size, k, s, d in zip(in_shape[:2], self.kernel_hw, self.stride_hw, self.dilation_hw, strict=True)
+        ]
+        if min(out) < 1:
+            (kh, kw), (dh, dw) = self.kernel_hw, self.dilation_hw
+            span = f"{(kh - 1) * dh + 1}x{(kw - 1) * dw + 1}"
+            raise SpecError(
+                f"Conv2D kernel span {span} is larger than its {in_shape[0]}x{in_shape[1]} input (padding='valid')"
+            )
+        return (*out, self.filters)
 
     def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
-        (kh, kw), c = self.kernel_hw, in_shape[-1]
+        (kh, kw), c = self.kernel_hw, in_shape[-1] // self.groups
         fan_in, fan_out = kh * kw * c, kh * kw * self.filters
         specs = {"kernel": ParamSpec((kh, kw, c, self.filters), self.kernel_init, fan_in, fan_out)}
         if self.use_bias:
@@ -233,36 +273,49 @@ class Conv2D(Layer):
 
 @dataclass(frozen=True)
 class _Pool2D(Layer):
-    pool: int = 2
-    stride: int | None = None
+    pool: int | tuple[int, int] = 2
+    stride: int | tuple[int, int] | None = None
+    padding: str = "valid"
+
+    def __post_init__(self) -> None:
+        _as_tuple(self, "pool", "stride")
 
     @property
-    def step(self) -> int:
-        return self.stride or self.pool
+    def pool_hw(self) -> tuple[int, int]:
+        return _pair(self.pool)
+
+    @property
+    def step_hw(self) -> tuple[int, int]:
+        return _pair(self.stride or self.pool)
 
     def check(self) -> None:
-        _positive_int(self, "pool")
+        _positive_pair(self, "pool")
         if self.stride is not None:
-            _positive_int(self, "stride")
+            _positive_pair(self, "stride")
+        if self.padding not in ("valid", "same"):
+            raise SpecError(f"{type(self).__name__}.padding must be 'valid' or 'same', got {self.padding!r}")
 
     def output_shape(self, in_shape: Shape) -> Shape:
         _rank(self, in_shape, (3,), "an image (height, width, channels)")
         h, w, c = in_shape
-        if self.pool > h or self.pool > w:
+        out = [
+            axis_output(self.padding, size, p, s) for size, p, s in zip((h, w), self.pool_hw, self.step_hw, strict=True)
+        ]
+        if min(out) < 1:
             raise SpecError(f"{type(self).__name__} window {self.pool} is larger than its {h}x{w} input")
-        return ((h - self.pool) // self.step + 1, (w - self.pool) // self.step + 1, c)
+        return (*out, c)
 
 
 @dataclass(frozen=True)
 class MaxPool2D(_Pool2D):
-    """y = max over each pool x pool window ('valid' windows)."""
+    """y = max over each window (padding 'same': the padded pixels never win)."""
 
     kind: ClassVar[str] = "max_pool2d"
 
 
 @dataclass(frozen=True)
 class AvgPool2D(_Pool2D):
-    """y = mean over each pool x pool window ('valid' windows)."""
+    """y = mean over each window; with padding 'same' over its real pixels only (TF's rule)."""
 
     kind: ClassVar[str] = "avg_pool2d"
 

@@ -40,6 +40,15 @@ CASES = {
     "image_log_softmax_activation": (IMAGE, (L.Conv2D(3, 3), L.Activation("log_softmax"))),
     "conv2d_hard_silu": (IMAGE, (L.Conv2D(3, 3, activation="hard_silu"),)),
     "leaky_relu_slope": ((5,), (L.Dense(6, "leaky_relu", negative_slope=0.2), L.Activation("leaky_relu"))),
+    "conv2d_pair_stride_same": (IMAGE, (L.Conv2D(3, (3, 2), stride=(2, 1), padding="same", activation="tanh"),)),
+    "conv2d_dilated_same": (IMAGE, (L.Conv2D(3, 3, dilation=(2, 1), padding="same", activation="elu"),)),
+    "conv2d_dilated_valid": (IMAGE, (L.Conv2D(3, 2, dilation=2, activation="silu"),)),
+    "conv2d_groups": (IMAGE, (L.Conv2D(4, 3, activation="tanh"), L.Conv2D(6, 3, groups=2, padding="same"))),
+    "conv2d_depthwise": (IMAGE, (L.Conv2D(4, 3, groups=2, stride=2, padding="same", activation="relu6"),)),
+    "max_pool2d_same_pair": (IMAGE, (L.Conv2D(3, 2), L.MaxPool2D((3, 2), stride=(2, 1), padding="same"))),
+    "max_pool2d_same": (IMAGE, (L.Conv2D(3, 2, activation="tanh"), L.MaxPool2D(2, padding="same"))),
+    "avg_pool2d_same": (IMAGE, (L.Conv2D(3, 2), L.AvgPool2D(3, stride=2, padding="same"))),
+    "avg_pool2d_same_pair": (IMAGE, (L.Conv2D(3, 2), L.AvgPool2D((2, 3), stride=(1, 2), padding="same"))),
 }
 
 

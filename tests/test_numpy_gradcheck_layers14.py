@@ -37,3 +37,23 @@ LAYER_CASES = [
 @pytest.mark.parametrize(("layer", "in_shape"), [c[1:] for c in LAYER_CASES], ids=[c[0] for c in LAYER_CASES])
 def test_layer_backward(layer: L.Layer, in_shape: tuple[int, ...]) -> None:
     check_layer(layer, in_shape, batch=4)
+
+
+IMAGE_CASES = [
+    ("conv2d_pair_stride", L.Conv2D(3, (3, 2), stride=(2, 1), padding="same"), (7, 6, 2)),
+    ("conv2d_dilated_same", L.Conv2D(2, 3, dilation=(2, 1), padding="same", activation="softsign"), (7, 6, 2)),
+    ("conv2d_dilated_valid", L.Conv2D(2, 2, dilation=2), (6, 5, 3)),
+    ("conv2d_groups", L.Conv2D(4, 3, groups=2, padding="same"), (5, 6, 4)),
+    ("conv2d_depthwise_multiplier", L.Conv2D(6, 3, groups=3, stride=2, use_bias=False), (7, 6, 3)),
+    ("max_pool2d_same_pair", L.MaxPool2D((3, 2), stride=(2, 1), padding="same"), (5, 6, 2)),
+    ("max_pool2d_same", L.MaxPool2D(2, padding="same"), (5, 5, 2)),
+    ("avg_pool2d_same", L.AvgPool2D(3, stride=2, padding="same"), (6, 5, 2)),
+    ("avg_pool2d_same_pair", L.AvgPool2D((2, 3), stride=(1, 2), padding="same"), (5, 6, 2)),
+    ("avg_pool2d_valid_pair", L.AvgPool2D((2, 3)), (5, 6, 2)),
+]
+
+
+@pytest.mark.numpy
+@pytest.mark.parametrize(("layer", "in_shape"), [c[1:] for c in IMAGE_CASES], ids=[c[0] for c in IMAGE_CASES])
+def test_image_option_backward(layer: L.Layer, in_shape: tuple[int, ...]) -> None:
+    check_layer(layer, in_shape, batch=3)
