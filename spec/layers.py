@@ -434,7 +434,12 @@ class PositionalEmbedding(Layer):
 
 @dataclass(frozen=True)
 class LSTM(Layer):
-    """Gates i, f, g, o from z = x_t @ kernel + h @ recurrent_kernel + bias; c = f*c + i*g; h = o*tanh(c)."""
+    """Gates i, f, g, o from z = x_t @ kernel + h @ recurrent_kernel + bias (+ recurrent_bias); c = f*c + i*g; h = o*tanh(c).
+
+    ``recurrent_bias: true`` adds torch's second bias b_hh as a trained parameter of its own
+    (it enters z exactly like ``bias``, so both get the same gradient). Keras and TF have
+    one bias: their adapters carry the second as an extra weight.
+    """
 
     kind: ClassVar[str] = "lstm"
     units: int
@@ -442,6 +447,8 @@ class LSTM(Layer):
     kernel_init: str = "xavier_uniform"
     recurrent_init: str = "orthogonal"
     bias_init: str = "unit_forget"
+    recurrent_bias: bool = False
+    recurrent_bias_init: str = "zeros"
 
     def check(self) -> None:
         _positive_int(self, "units")
@@ -452,11 +459,14 @@ class LSTM(Layer):
 
     def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
         n_in, h = in_shape[-1], self.units
-        return {
+        specs = {
             "kernel": ParamSpec((n_in, 4 * h), self.kernel_init, n_in, 4 * h),
             "recurrent_kernel": ParamSpec((h, 4 * h), self.recurrent_init, h, 4 * h),
             "bias": ParamSpec((4 * h,), self.bias_init, n_in, 4 * h),
         }
+        if self.recurrent_bias:
+            specs["recurrent_bias"] = ParamSpec((4 * h,), self.recurrent_bias_init, h, 4 * h)
+        return specs
 
 
 @dataclass(frozen=True)

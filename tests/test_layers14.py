@@ -40,6 +40,11 @@ CASES = {
     "image_log_softmax_activation": (IMAGE, (L.Conv2D(3, 3), L.Activation("log_softmax"))),
     "conv2d_hard_silu": (IMAGE, (L.Conv2D(3, 3, activation="hard_silu"),)),
     "leaky_relu_slope": ((5,), (L.Dense(6, "leaky_relu", negative_slope=0.2), L.Activation("leaky_relu"))),
+    "lstm_recurrent_bias": (SEQ, (L.LSTM(4, recurrent_bias=True, recurrent_bias_init="normal:0.3"),)),
+    "lstm_recurrent_bias_sequences": (
+        SEQ,
+        (L.LSTM(3, return_sequences=True, recurrent_bias=True), L.GlobalMaxPool()),
+    ),
     "conv2d_pair_stride_same": (IMAGE, (L.Conv2D(3, (3, 2), stride=(2, 1), padding="same", activation="tanh"),)),
     "conv2d_dilated_same": (IMAGE, (L.Conv2D(3, 3, dilation=(2, 1), padding="same", activation="elu"),)),
     "conv2d_dilated_valid": (IMAGE, (L.Conv2D(3, 2, dilation=2, activation="silu"),)),

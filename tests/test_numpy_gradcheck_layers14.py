@@ -57,3 +57,9 @@ IMAGE_CASES = [
 @pytest.mark.parametrize(("layer", "in_shape"), [c[1:] for c in IMAGE_CASES], ids=[c[0] for c in IMAGE_CASES])
 def test_image_option_backward(layer: L.Layer, in_shape: tuple[int, ...]) -> None:
     check_layer(layer, in_shape, batch=3)
+
+
+@pytest.mark.numpy
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_lstm_recurrent_bias_backward(return_sequences: bool) -> None:
+    check_layer(L.LSTM(3, return_sequences, recurrent_bias=True, recurrent_bias_init="normal:0.3"), (4, 2))

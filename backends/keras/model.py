@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from netparity.backends.base import Batch, Binding, unique_natives
-from netparity.backends.keras.layers import Ctx, build_layer, replaced_activations
+from netparity.backends.keras.layers import Ctx, build_layer, replacements
 from netparity.backends.keras.layers.dropout import find_dropouts
 from netparity.backends.keras.optim import describe, floatx, make_optimizer
 from netparity.backends.tf.staging import TfStaging
@@ -44,7 +44,7 @@ class KerasModel(TfStaging):
         self.implementation = {
             "layers": "keras.Sequential",
             "optimizer": describe(self.optimizer),
-            **replaced_activations(spec, dtype),
+            **replacements(spec, dtype),
         }
 
     def _load(self, params: dict[str, np.ndarray]) -> None:

@@ -80,16 +80,23 @@ FLOAT64_REPLACEMENTS: dict[str, Callable[[Layer], Callable]] = {
 }
 
 
-def replaced_activations(spec, dtype: str) -> dict[str, str]:
-    """``implementation`` entries for the activations computed by FLOAT64_REPLACEMENTS."""
-    if dtype != "float64":
-        return {}
-    used = {getattr(site.layer, "activation", None) for site in spec.walk()}
-    return {
-        f"activation {name}": "its formula in float64 keras.ops (the stock op rounds a constant to float32)"
-        for name in FLOAT64_REPLACEMENTS
-        if name in used
-    }
+def replacements(spec, dtype: str) -> dict[str, str]:
+    """``implementation`` entries for what runs in named replacements rather than Keras's own
+    layers: FLOAT64_REPLACEMENTS in float64, and the two-bias LSTM cell."""
+    layers = [site.layer for site in spec.walk()]
+    notes = {}
+    if dtype == "float64":
+        used = {getattr(layer, "activation", None) for layer in layers}
+        notes.update(
+            {
+                f"activation {name}": "its formula in float64 keras.ops (the stock op rounds a constant to float32)"
+                for name in FLOAT64_REPLACEMENTS
+                if name in used
+            }
+        )
+    if any(getattr(layer, "recurrent_bias", False) is True for layer in layers):
+        notes["LSTM recurrent_bias"] = "keras.layers.RNN(LSTMCellTwoBiases): LSTMCell with a second bias weight"
+    return notes
 
 
 @keras.saving.register_keras_serializable("netparity")
