@@ -471,35 +471,54 @@ class LSTM(Layer):
 
 @dataclass(frozen=True)
 class SelfAttention(Layer):
-    """Multi-head softmax(q k^T / sqrt(d_head) + mask) v, then y = heads @ wo + bo.
+    """Multi-head softmax(q k^T / sqrt(key_dim) + mask) v, then y = heads @ wo + bo.
 
-    q = x wq + bq, k = x wk, v = x wv + bv: no key bias. It could never change the output
-    (it adds q.bk to every score of a query, and softmax ignores such a shift), so its exact
-    gradient is zero and any value it takes in training is rounding noise (amplified ~lr/eps
-    by Adam). Backends whose layer has one hold it at zero, frozen.
+    q = x wq + bq, k = x wk, v = x wv + bv, each split into ``heads`` heads of ``key_dim``
+    (q, k; default d / heads) or ``value_dim`` (v; default key_dim, Keras's rule) columns;
+    wo maps the heads * value_dim concatenation back to d. ``use_bias: false`` drops bq, bv, bo.
+
+    No key bias: it could never change the output (it adds q.bk to every score of a query,
+    and softmax ignores such a shift), so its exact gradient is zero and any value it takes
+    in training is rounding noise (amplified ~lr/eps by Adam). Backends whose layer has one
+    hold it at zero, frozen.
     """
 
     kind: ClassVar[str] = "self_attention"
     heads: int
     causal: bool = True
     kernel_init: str = "xavier_uniform"
+    key_dim: int | None = None
+    value_dim: int | None = None
+    use_bias: bool = True
 
     def check(self) -> None:
         _positive_int(self, "heads")
+        for name in ("key_dim", "value_dim"):
+            if getattr(self, name) is not None:
+                _positive_int(self, name)
+
+    def head_dims(self, width: int) -> tuple[int, int]:
+        """(key_dim, value_dim) for a model width ``width``."""
+        key_dim = self.key_dim or width // self.heads
+        return key_dim, self.value_dim or key_dim
 
     def output_shape(self, in_shape: Shape) -> Shape:
         _rank(self, in_shape, (2,), "a sequence (T, features)")
-        if in_shape[-1] % self.heads:
-            raise SpecError(f"SelfAttention: model width {in_shape[-1]} is not divisible by heads={self.heads}")
+        if self.key_dim is None and in_shape[-1] % self.heads:
+            raise SpecError(
+                f"SelfAttention: model width {in_shape[-1]} is not divisible by heads={self.heads} (set key_dim)"
+            )
         return in_shape
 
     def param_specs(self, in_shape: Shape) -> dict[str, ParamSpec]:
         d = in_shape[-1]
+        key_dim, value_dim = self.head_dims(d)
+        qk, v = self.heads * key_dim, self.heads * value_dim
         specs = {}
-        for p in "qkvo":
-            specs[f"w{p}"] = ParamSpec((d, d), self.kernel_init, d, d)
-            if p != "k":
-                specs[f"b{p}"] = ParamSpec((d,), "zeros", d, d)
+        for name, shape in (("q", (d, qk)), ("k", (d, qk)), ("v", (d, v)), ("o", (v, d))):
+            specs[f"w{name}"] = ParamSpec(shape, self.kernel_init, *shape)
+            if self.use_bias and name != "k":
+                specs[f"b{name}"] = ParamSpec(shape[1:], "zeros", *shape)
         return specs
 
 

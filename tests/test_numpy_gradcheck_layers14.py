@@ -63,3 +63,17 @@ def test_image_option_backward(layer: L.Layer, in_shape: tuple[int, ...]) -> Non
 @pytest.mark.parametrize("return_sequences", [False, True])
 def test_lstm_recurrent_bias_backward(return_sequences: bool) -> None:
     check_layer(L.LSTM(3, return_sequences, recurrent_bias=True, recurrent_bias_init="normal:0.3"), (4, 2))
+
+
+@pytest.mark.numpy
+@pytest.mark.parametrize(
+    "layer",
+    [
+        L.SelfAttention(2, key_dim=3),
+        L.SelfAttention(3, key_dim=2, value_dim=5, causal=False),
+        L.SelfAttention(2, use_bias=False),
+    ],
+    ids=["key_dim", "key_and_value_dim", "no_bias"],
+)
+def test_attention_option_backward(layer: L.SelfAttention) -> None:
+    check_layer(layer, (4, 6))
