@@ -34,7 +34,6 @@ class SelfAttention(NpLayer):
         return a.transpose(0, 2, 1, 3).reshape(n, steps, heads * dh)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        p = self.params
         self.x = x
         self.q = self._split(self._project(x, "q"))
         self.k = self._split(self._project(x, "k"))  # no key bias (see spec.layers.SelfAttention)
