@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import FRAMEWORK_BACKENDS, backend_params, require
+from netparity.backends import get_backend
 from netparity.spec import layers as L
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Optimizer, Recipe
@@ -196,3 +197,32 @@ def test_bad_new_layer_fields_are_one_line_spec_errors(shape: tuple, layer: dict
             {"input_shape": list(shape), "layers": [layer, {"type": "Flatten"}, {"type": "Dense", "units": 2}]}
         )
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("backend", backend_params(FRAMEWORK_BACKENDS))
+def test_implementation_names_the_replacements(backend: str) -> None:
+    """The report says which named replacement ran instead of the framework's own layer."""
+    from netparity.spec.init import init_params
+
+    require(backend)
+    spec = ModelSpec(
+        SEQ,
+        (
+            L.GRU(3, reset_after=False, return_sequences=True),
+            L.LSTM(3, recurrent_bias=True),
+            L.Dense(2, "gelu"),
+            L.Activation("hard_sigmoid"),
+        ),
+    )
+    params = init_params(spec, 0)
+    impl = {
+        dtype: get_backend(backend).build(spec, params, Recipe(), dtype=dtype, device="cpu").implementation
+        for dtype in DTYPES
+    }
+    expected = {
+        "torch": {"GRU reset_after=False", "activation hard_sigmoid"},
+        "tf": {"activation gelu"},
+        "keras": {"LSTM recurrent_bias", "activation gelu"},
+    }[backend]
+    assert expected <= set(impl["float64"]), impl["float64"]
+    assert not {k for k in impl["float32"] if k.startswith("activation")}  # float32: the stock ops
