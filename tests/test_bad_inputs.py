@@ -111,7 +111,7 @@ CASES: list[tuple[str, dict[str, str], list[str], str]] = [
             )
         },
         ["--spec", "{d}/m.json"],
-        "Conv2D kernel 5x5 is larger than its 4x4 input",
+        "Conv2D kernel span 5x5 is larger than its 4x4 input",
     ),
     (
         "a model too large to compare",
