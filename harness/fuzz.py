@@ -61,13 +61,18 @@ def _dense(rng: Rng, shape: Shape) -> Fields:
 
 
 def _conv(rng: Rng, shape: Shape) -> Fields:
-    h, w, _ = shape
+    """Sometimes dilated (stride 1) or grouped (groups divides the channels; filters a multiple)."""
+    h, w, c = shape
     padding = _choice(rng, ("valid", "same"))
     k_max = 3 if padding == "same" else min(h, w, 3)
+    groups = _choice(rng, [g for g in (1, 1, 2, 3, c) if c % g == 0])
+    stride = int(rng.integers(1, 3))
     return {
-        "filters": int(rng.integers(1, 5)),
+        "filters": groups * int(rng.integers(1, 3)) if groups > 1 else int(rng.integers(1, 5)),
         "kernel": int(rng.integers(1, k_max + 1)),
-        "stride": int(rng.integers(1, 3)),
+        "stride": stride,
+        "dilation": 2 if stride == 1 and rng.random() < 0.2 else 1,
+        "groups": groups,
         "padding": padding,
         "activation": _activation(rng),
         "use_bias": bool(rng.random() < 0.8),
@@ -77,17 +82,57 @@ def _conv(rng: Rng, shape: Shape) -> Fields:
 
 def _pool(rng: Rng, shape: Shape) -> Fields:
     pool = int(rng.integers(1, min(shape[0], shape[1], 2) + 1))
-    return {"pool": pool, "stride": _choice(rng, (None, 1, 2))}
+    return {"pool": pool, "stride": _choice(rng, (None, 1, 2)), "padding": _choice(rng, ("valid", "same"))}
+
+
+def _conv1d(rng: Rng, shape: Shape) -> Fields:
+    stride = int(rng.integers(1, 3))
+    return {
+        "filters": int(rng.integers(1, 5)),
+        "kernel": int(rng.integers(1, min(shape[0], 3) + 1)),
+        "stride": stride,
+        "dilation": 2 if stride == 1 and rng.random() < 0.3 else 1,
+        "padding": _choice(rng, ("valid", "same", "causal")),
+        "activation": _activation(rng),
+        "use_bias": bool(rng.random() < 0.8),
+        "kernel_init": _choice(rng, KERNEL_INITS),
+    }
+
+
+def _pool1d(rng: Rng, shape: Shape) -> Fields:
+    pool = int(rng.integers(1, min(shape[0], 2) + 1))
+    return {"pool": pool, "stride": _choice(rng, (None, 1, 2)), "padding": _choice(rng, ("valid", "same"))}
+
+
+def _gru(rng: Rng, shape: Shape) -> Fields:
+    return {
+        "units": int(rng.integers(1, 5)),
+        "return_sequences": bool(rng.random() < 0.5),
+        "reset_after": bool(rng.random() < 0.5),
+    }
 
 
 def _lstm(rng: Rng, shape: Shape) -> Fields:
-    return {"units": int(rng.integers(1, 5)), "return_sequences": bool(rng.random() < 0.5)}
+    return {
+        "units": int(rng.integers(1, 5)),
+        "return_sequences": bool(rng.random() < 0.5),
+        "recurrent_bias": bool(rng.random() < 0.3),
+    }
 
 
 def _attention(rng: Rng, shape: Shape) -> Fields:
     d = shape[-1]
     heads = _choice(rng, [h for h in (1, 2, 3) if d % h == 0])
-    return {"heads": heads, "causal": bool(rng.random() < 0.5), "kernel_init": _choice(rng, KERNEL_INITS)}
+    fields = {
+        "heads": heads,
+        "causal": bool(rng.random() < 0.5),
+        "kernel_init": _choice(rng, KERNEL_INITS),
+        "use_bias": bool(rng.random() < 0.8),
+    }
+    if rng.random() < 0.3:  # head sizes of their own (torch then runs SelfAttentionHeadDims)
+        fields["key_dim"] = int(rng.integers(1, 4))
+        fields["value_dim"] = _choice(rng, (None, 1, 2))
+    return fields
 
 
 def _residual(rng: Rng, shape: Shape) -> Fields:
@@ -100,7 +145,9 @@ def _residual(rng: Rng, shape: Shape) -> Fields:
         if row.type == "Dense":
             fields["units"] = shape[-1]  # Dense keeps the shape only at the same width
         elif row.type == "Conv2D":
-            fields.update(filters=shape[-1], stride=1, padding="same")
+            fields.update(filters=shape[-1], stride=1, padding="same", groups=1)
+        elif row.type == "SelfAttention":
+            fields.pop("key_dim", None)  # keeps the width anyway (wo maps back to it)
         inner.append({"type": row.type, **fields})
     return {"layers": inner}
 
@@ -138,6 +185,12 @@ LAYER_DRAWS: tuple[LayerDraw, ...] = (
     LayerDraw("LSTM", ("sequence",), _lstm, 1.5),
     LayerDraw("SelfAttention", ("sequence",), _attention, 1.5, keeps_shape=True),
     LayerDraw("LastStep", ("sequence",), lambda rng, s: {}, 0.5),
+    LayerDraw("Conv1D", ("sequence",), _conv1d, 1.5),
+    LayerDraw("MaxPool1D", ("sequence",), _pool1d, 0.7),
+    LayerDraw("AvgPool1D", ("sequence",), _pool1d, 0.7),
+    LayerDraw("GlobalAvgPool", ("sequence", "image"), lambda rng, s: {}, 0.5),
+    LayerDraw("GlobalMaxPool", ("sequence", "image"), lambda rng, s: {}, 0.5),
+    LayerDraw("GRU", ("sequence",), _gru, 1.5),
     LayerDraw("Residual", FLOAT_KINDS, _residual),
 )
 
@@ -301,7 +354,20 @@ assert {r.type for r in LAYER_DRAWS} | set(WHOLE_MODELS) <= set(LAYER_TYPES), "L
 # ------------------------------------------------------------ shrinking
 
 #: layer fields the shrinker makes smaller, with the smallest value each may take
-SIZE_FIELDS = {"units": 1, "filters": 1, "dim": 1, "vocab": 2, "kernel": 1, "pool": 1, "stride": 1, "heads": 1}
+SIZE_FIELDS = {
+    "units": 1,
+    "filters": 1,
+    "dim": 1,
+    "vocab": 2,
+    "kernel": 1,
+    "pool": 1,
+    "stride": 1,
+    "heads": 1,
+    "key_dim": 1,
+    "value_dim": 1,
+    "dilation": 1,
+    "groups": 1,
+}
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import random
 import signal
 import threading
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 import numpy as np
+from netparity.harness.isolate import default_timeout, die_with_parent, end_process, start_child
 from netparity.harness.run import BackendResult, RunConfig, run_backend
 from netparity.spec.tasks import TaskInstance
 
@@ -43,8 +45,9 @@ def fresh_state(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-def _serve(name: str, conn: Connection) -> None:
+def _serve(name: str, conn: Connection, parent_pid: int) -> None:
     """A worker's main loop: import the framework once, then run jobs until told to stop."""
+    die_with_parent(parent_pid)  # a parent killed with -9 leaves no worker behind
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends us
     logging.disable(logging.WARNING)  # e.g. TF's retracing warnings: many models per process is the point
     from netparity.backends import BackendUnavailable, get_backend
@@ -85,10 +88,8 @@ class Worker:
         self._start()
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("spawn")  # never fork: frameworks' thread pools don't survive it
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(self.name, child), daemon=True, name=f"np-{self.name}")
-        self.process.start()
+        self.conn, child = multiprocessing.get_context("spawn").Pipe()
+        self.process = start_child(_serve, (self.name, child, os.getpid()))  # spawn, Ctrl-C ignored from the start
         child.close()
         self._ready = False
 
@@ -98,9 +99,7 @@ class Worker:
         self._start()
 
     def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(timeout=10)
+        end_process(self.process)
         self.conn.close()
 
     def close(self) -> None:
@@ -110,7 +109,7 @@ class Worker:
         except (OSError, ValueError):
             pass
         self.process.join(timeout=5)
-        self.kill()
+        self.kill()  # if it did not finish
 
     def run(
         self,
@@ -195,8 +194,9 @@ class _Exclusive:
 class WorkerPool:
     """Persistent backend workers, used as ``run(task, backends, config, runner=pool)``.
 
-    ``timeout_s`` bounds each job (None: no bound): a job past it is killed with its worker,
-    which restarts, and comes back ``failed``."""
+    ``timeout_s`` bounds each job (None: ``config.backend_timeout``, else the run's default,
+    harness.isolate.default_timeout): a job past it is ended with its worker, which restarts,
+    and comes back ``failed``."""
 
     def __init__(self, timeout_s: float | None = None) -> None:
         self.timeout_s = timeout_s
@@ -227,7 +227,8 @@ class WorkerPool:
         worker = self.worker(name, config)
         self._timing.acquire(exclusive=config.timing)
         try:
-            return worker.run(task, params, config, progress, self.timeout_s)
+            timeout = self.timeout_s or config.backend_timeout or default_timeout(task, config)
+            return worker.run(task, params, config, progress, timeout)
         finally:
             self._timing.release(exclusive=config.timing)
 

@@ -15,6 +15,7 @@ import dataclasses
 import io
 import itertools
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,6 +170,7 @@ class SweepResult:
     table: pd.DataFrame  # campaign.csv
     ok: bool
     seconds: float
+    interrupted: bool = False  # Ctrl-C: only the points that finished are in it
 
 
 def run_sweep(
@@ -190,15 +192,21 @@ def run_sweep(
     out_dir = Path(out_dir)
     points = sweep_points(axes)
 
-    def one(point: dict[str, Any]) -> tuple[dict[str, Any], RunResult]:
+    stop = threading.Event()  # Ctrl-C in a point: the points that finished are kept, no new one starts
+
+    def one(point: dict[str, Any]) -> tuple[dict[str, Any], RunResult] | None:
+        if stop.is_set():
+            return None
         cfg = point_config(config, point)
         result = run(point_task(base, point, cfg), backends, cfg, runner=runner, progress=progress)
+        if result.interrupted:
+            stop.set()
         sub = out_dir / point_name(point)
         sub.mkdir(parents=True, exist_ok=True)
         write_report(result, sub)
         return point, result
 
-    outcomes = in_flight(points, one, 1 if config.timing else parallel)
+    outcomes = [o for o in in_flight(points, one, 1 if config.timing else parallel) if o is not None]
     rows, curves = [], {}
     for point, result in outcomes:
         from netparity.harness.report import summary_frame
@@ -220,7 +228,7 @@ def run_sweep(
     except Exception as err:  # a plotting failure costs only the plots
         plots = {f"plots could not be drawn: {type(err).__name__}: {err}": None}
     ok = all(run_ok(r) for _, r in outcomes)
-    result = SweepResult(out_dir, axes, table, ok, time.perf_counter() - start)
+    result = SweepResult(out_dir, axes, table, ok, time.perf_counter() - start, stop.is_set())
     atomic_write(out_dir / "report.md", sweep_markdown(result, title, backends, plots))
     return result
 
