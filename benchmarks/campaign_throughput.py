@@ -33,12 +33,7 @@ from netparity.harness.run import RunConfig
 
 def engine(mode: str, timeout_s: float | None):
     if mode == "isolated":
-        from netparity.harness.campaign import InProcess
-        from netparity.harness.isolate import run_isolated
-
-        class Isolated(InProcess):
-            def __call__(self, *args, **kwargs):
-                return run_isolated(*args, **kwargs)
+        from netparity.harness.campaign import Isolated
 
         return Isolated()
     if mode == "pool":

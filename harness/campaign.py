@@ -4,6 +4,8 @@ An engine is a runner for ``harness.run.run`` (``runner(name, task, params, conf
 progress)``) with a ``close()``:
 
 - ``WorkerPool`` (the default): persistent local workers, one per backend (harness/pool.py);
+- ``Isolated`` (``--isolate`` said explicitly): a fresh process per backend per run, as a
+  single run has it (harness/isolate.py);
 - ``RayEngine``: one Ray actor per backend on a cluster (``ray://HOST:PORT``) or a Ray
   instance started here (``local-ray``) (harness/cluster.py);
 - ``InProcess``: every backend in this process (``--no-isolate``).
@@ -43,14 +45,27 @@ class InProcess:
         pass
 
 
-def open_engine(cluster: str | None = None, *, isolate: bool = True, timeout_s: float | None = None):
-    """The engine for ``--cluster`` (None: the local pool; ``local-ray``; ``ray://HOST:PORT``)."""
+class Isolated(InProcess):
+    """A fresh process per backend per run (harness.isolate.run_isolated)."""
+
+    def __call__(self, *args: Any, **kwargs: Any):
+        from netparity.harness.isolate import run_isolated
+
+        return run_isolated(*args, **kwargs)
+
+
+def open_engine(cluster: str | None = None, *, isolate: bool | None = None, timeout_s: float | None = None):
+    """The engine for ``--cluster`` (``local-ray``, ``ray://HOST:PORT``), else for ``isolate``:
+    None (unsaid) the local pool of persistent workers, True a fresh process per backend per
+    run, False this process."""
     if cluster:
         from netparity.harness.cluster import RayEngine
 
         return RayEngine(cluster, timeout_s=timeout_s)
-    if not isolate:
+    if isolate is False:
         return InProcess()
+    if isolate is True:
+        return Isolated()
     from netparity.harness.pool import WorkerPool
 
     return WorkerPool(timeout_s=timeout_s)
@@ -61,8 +76,14 @@ def in_flight(items: Iterable[T], fn: Callable[[T], R], parallel: int) -> list[R
     items = list(items)
     if parallel <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
+    pool = ThreadPoolExecutor(max_workers=parallel)
+    try:
         return list(pool.map(fn, items))
+    except KeyboardInterrupt:  # Ctrl-C: start nothing new; closing the engine ends what runs
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=False)
 
 
 def say(text: str) -> None:

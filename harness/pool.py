@@ -85,6 +85,7 @@ class Worker:
         self.lock = threading.Lock()  # one job at a time
         self.jobs = 0
         self.restarts = 0
+        self.closed = False
         self._start()
 
     def _start(self) -> None:
@@ -94,6 +95,8 @@ class Worker:
         self._ready = False
 
     def restart(self) -> None:
+        if self.closed:  # the pool is closing (e.g. Ctrl-C): no new process
+            return
         self.kill()
         self.restarts += 1
         self._start()
@@ -104,6 +107,7 @@ class Worker:
 
     def close(self) -> None:
         """Ask the worker to finish, and kill it if it does not within a few seconds."""
+        self.closed = True
         try:
             self.conn.send(None)
         except (OSError, ValueError):

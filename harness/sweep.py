@@ -159,7 +159,7 @@ def sweep_rows(point: dict[str, Any], result: RunResult, summary: pd.DataFrame) 
     for row in summary.to_dict("records"):
         res = result.results[row["backend"]]
         agreement = "diverged together (agreement)" if together else ("agrees" if run_ok(result) else "disagrees")
-        rows.append({**point, "point": point_name(point), **row, "steps": len(res.losses), "point_verdict": agreement})
+        rows.append({**point, **row, "steps": len(res.losses), "point": point_name(point), "point_verdict": agreement})
     return rows
 
 

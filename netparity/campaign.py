@@ -7,7 +7,8 @@
     found.counts(), [f.description for f in found.failures]
 
 Both run on the local pool of persistent backend workers unless ``cluster`` names a Ray
-cluster (``"local-ray"`` or ``"ray://HOST:PORT"``); ``isolate=False`` runs in this process.
+cluster (``"local-ray"`` or ``"ray://HOST:PORT"``); ``isolate=False`` runs in this process,
+``isolate=True`` starts a fresh process per backend and run.
 Nothing heavy is imported until a campaign starts.
 """
 
@@ -56,7 +57,7 @@ def sweep(
     backends: list[str] | str | None = None,
     out: str | Path | None = None,
     cluster: str | None = None,
-    isolate: bool = True,
+    isolate: bool | None = None,
     parallel: int = 2,
     timeout_s: float | None = None,
     **settings: Any,
@@ -104,7 +105,7 @@ def fuzz(
     backends: list[str] | str | None = None,
     out: str | Path | None = None,
     cluster: str | None = None,
-    isolate: bool = True,
+    isolate: bool | None = None,
     parallel: int = 2,
     reference: str = "numpy",
     threads: int | None = 1,
@@ -183,7 +184,7 @@ def fuzz_command(args: argparse.Namespace, backends: list[str]) -> int:
         backends=backends,
         out=args.out,
         cluster=args.cluster,
-        isolate=args.isolate is not False,  # persistent workers unless --no-isolate
+        isolate=args.isolate,  # unsaid: persistent workers
         parallel=args.parallel,
         reference=args.reference,
         threads=args.threads,

@@ -251,7 +251,7 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         return with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)
 
     task = build(args.seed)
-    sweep = (axes, build, args.isolate is not False) if axes else None  # a sweep keeps the worker pool
+    sweep = (axes, build, args.isolate) if axes else None  # --isolate unsaid: a sweep runs on the worker pool
     if args.isolate is None:  # isolation buys fair timings; without them one process is faster (README, Timing)
         args.isolate = not args.no_timing
     backends = parse_backends(
@@ -286,7 +286,7 @@ def _run(
     task: TaskInstance,
     backends: list[str],
     names: list[str],
-    sweep: tuple[dict, Callable[[int], TaskInstance], bool] | None,
+    sweep: tuple[dict, Callable[[int], TaskInstance], bool | None] | None,
     native: NativeDefaults | None,
     folder: RunFolder,
     config: RunConfig,
@@ -313,12 +313,13 @@ def _run(
         from netparity.harness.campaign import open_engine
         from netparity.harness.sweep import run_sweep, sweep_console
 
-        axes, build, pool = sweep
-        engine = open_engine(args.cluster, isolate=pool, timeout_s=args.backend_timeout)
+        axes, build, isolate = sweep
+        engine = open_engine(args.cluster, isolate=isolate, timeout_s=args.backend_timeout)
         try:
-            swept = run_sweep(
-                build, axes, backends, config, out_dir, runner=engine, parallel=args.parallel, progress=bar
-            )
+            # points side by side only on persistent workers: a fresh process per backend (or this
+            # process) keeps one point at a time, so that Ctrl-C stops exactly the running one
+            parallel = args.parallel if isolate is None or args.cluster else 1
+            swept = run_sweep(build, axes, backends, config, out_dir, runner=engine, parallel=parallel, progress=bar)
         finally:
             engine.close()
         bar.close()
