@@ -217,7 +217,7 @@ class _Reader:
         if act is not None:
             return 1, [Step(L.Activation(act) if act != "identity" else None, {})], shape, perm
         if name == "flatten":
-            start = args[1] if len(args) > 1 else kwargs.get("start_dim", 0 if n.op == "call_function" else 0)
+            start = args[1] if len(args) > 1 else kwargs.get("start_dim", 0)
             end = args[2] if len(args) > 2 else kwargs.get("end_dim", -1)
             if start != 1 or end != -1:
                 raise ImportRefused(f"{where}: flatten(start_dim={start}, end_dim={end}); only flatten(x, 1) maps")
@@ -401,7 +401,7 @@ class _Reader:
         mask = kwargs.pop("attn_mask", args[5] if len(args) > 5 else None)
         is_causal = kwargs.pop("is_causal", False)
         kwargs.pop("need_weights", None)
-        if kwargs or len(args) > 3 and args[3] is not None:
+        if kwargs or (len(args) > 3 and args[3] is not None):
             raise ImportRefused(
                 f"{where}: arguments {sorted(kwargs) or ['key_padding_mask']} have no canonical counterpart"
             )
@@ -564,8 +564,6 @@ def _function_activation(n: fx.Node, shape, where: str) -> str | None:
     if target in (F.relu, torch.relu, F.sigmoid, torch.sigmoid, F.tanh, torch.tanh) or (
         n.op == "call_method" and name in simple
     ):
-        if n.kwargs.get("inplace") or (len(n.args) > 1 and n.args[1] is True and name == "relu"):
-            pass  # inplace only saves memory
         return simple[name]
     if target is F.elu:
         alpha = n.args[1] if len(n.args) > 1 else n.kwargs.get("alpha", 1.0)
