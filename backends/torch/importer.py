@@ -23,26 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from netparity.backends.porting import Imported, ImportRefused
 from netparity.backends.torch.layout import LAYOUTS
 from netparity.spec import layers as L
 from netparity.spec.errors import SpecError
 from netparity.spec.model import ModelSpec
 from torch import fx, nn
-
-
-class ImportRefused(SpecError):
-    """A construct with no exact canonical counterpart; the message names it and says why."""
-
-
-@dataclass
-class Imported:
-    """What an importer hands back: the spec, its canonical parameters and state (float64),
-    and the layout the original model takes its inputs in."""
-
-    spec: ModelSpec
-    params: dict[str, np.ndarray]
-    input_layout: str  # "NCHW" (torch images), "NHWC", "features", "sequence", "tokens"
-    source: str
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -539,14 +525,10 @@ def _module_activation(mod: nn.Module, shape, where: str) -> str | None:
         if mod.dim is None or not _softmax_dim_ok(mod.dim, shape):
             raise ImportRefused(f"{where}: over dim {mod.dim}; only the last (feature/channel) axis maps")
         return name
-    others = {nn.GELU: "gelu", nn.SiLU: "silu", nn.LeakyReLU: "leaky_relu", nn.Softplus: "softplus"}
+    others = {nn.GELU: "gelu", nn.SiLU: "silu"}
     if type(mod) in others:
         if type(mod) is nn.GELU and mod.approximate != "none":
             raise ImportRefused(f"{where}: GELU(approximate={mod.approximate!r}); only the exact erf form maps")
-        if type(mod) is nn.LeakyReLU and mod.negative_slope != 0.01:
-            raise ImportRefused(f"{where}: LeakyReLU(negative_slope={mod.negative_slope}); only 0.01 maps")
-        if type(mod) is nn.Softplus and (mod.beta != 1 or mod.threshold != 20):
-            raise ImportRefused(f"{where}: Softplus(beta, threshold) other than (1, 20)")
         return _known(others[type(mod)], where)
     return None
 
