@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-from netparity import __version__
+from netparity import __version__, port_cli
 from netparity.backends import BACKENDS, installed_reason, unavailable_reason
 from netparity.backends.base import DTYPES
 from netparity.harness.recipe_cli import add_recipe_args, apply_recipe_args, native_defaults, parse_lrs
@@ -73,6 +73,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--target", default=None, help="the --data column to predict")
     p.add_argument("--loss", default=None, help="mse (regression) or cross_entropy (classification) for --spec/--data")
     add_recipe_args(p)
+    port_cli.add_args(p)  # issue 13: --model, --input-shape, --weights, --export, --export-trained
     return p
 
 
@@ -128,7 +129,8 @@ def _main(args: argparse.Namespace) -> int:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
     if args.device not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {args.device!r} (known: cpu, cuda)")
-    custom = args.spec is not None or args.data is not None
+    port_cli.check_args(args)
+    custom = args.spec is not None or args.data is not None or args.model is not None
     if custom and args.task is not None:
         raise UsageError("--task and --spec/--data exclude each other: a custom run has its own model and data")
     if args.target is not None and args.data is None:
@@ -142,12 +144,18 @@ def _main(args: argparse.Namespace) -> int:
     from netparity.harness.report import ReportError, console_table, prepare_out_dir, write_report
     from netparity.harness.run import RunConfig, run, with_overrides
 
-    if task_def is None:
+    initial = None  # canonical initial parameters: None for the seeded initializer
+    if args.model is not None:
+        task, initial, imported_line = port_cli.model_task(args)
+        print(imported_line, flush=True)
+    elif task_def is None:
         from netparity.spec.files import custom_task
 
         task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=args.seed)
     else:
         task = task_def.build(args.seed)
+    if args.model is None:
+        initial = port_cli.weights_for(args, task)
     lrs = parse_lrs(args.lr)
     task = apply_recipe_args(task, args, lr=lrs[0] if len(lrs) == 1 else None)
     task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)
@@ -179,12 +187,14 @@ def _main(args: argparse.Namespace) -> int:
     if len(lrs) > 1:  # a learning-rate sweep: one report per rate plus sweep.csv / sweep.png
         from netparity.harness.sweep import run_lr_sweep, sweep_console
 
-        table, ok = run_lr_sweep(task, lrs, out_dir, lambda t: run(t, backends, config, progress=bar))
+        table, ok = run_lr_sweep(task, lrs, out_dir, lambda t: run(t, backends, config, progress=bar, params=initial))
         bar.close()
         print(sweep_console(table))
         print(f"report: {out_dir}")
         return 0 if ok else 1
-    result = run(task, backends, config, progress=bar, task_for=native.task_for(task) if native else None)
+    result = run(
+        task, backends, config, progress=bar, task_for=native.task_for(task) if native else None, params=initial
+    )
     bar.close()
     if native:  # the defaults that differed: in each reason, defaults.csv and spec.json
         native.annotate(result)
@@ -193,7 +203,10 @@ def _main(args: argparse.Namespace) -> int:
         atomic_write(out_dir / "defaults.csv", native.frame().to_csv(index=False))
     tables = write_report(result, out_dir, extra={"defaults": args.defaults})
     print(console_table(tables["summary"]))
+    exported_ok = port_cli.finish(args, task, result, out_dir, initial)
     print(f"report: {out_dir}")
+    if not exported_ok:
+        return 1
     if native:
         return 0 if native.ok(result) else 1
     return 0 if result.ok else 1
