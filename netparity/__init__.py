@@ -22,3 +22,8 @@ except _metadata.PackageNotFoundError:  # a checkout that was never installed
     __version__ = "0+checkout"
 
 __all__ = ["__version__"]
+
+# --- bring your own model (issue 13): import from torch/Keras, export to every framework ---
+from netparity.port import export, from_keras, from_torch, load_params, save_params  # noqa: E402
+
+__all__ += ["export", "from_keras", "from_torch", "load_params", "save_params"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 from netparity.backends.keras.layout import attention_layout
-from netparity.backends.porting import Imported, ImportRefused
+from netparity.backends.porting import Imported, ImportRefused, fold_bias_into_batch_norm
 from netparity.spec import layers as L
 from netparity.spec.model import ModelSpec
 
@@ -262,6 +262,7 @@ def import_model(model: keras.Model, input_shape: tuple[int, ...] | None = None)
         steps, _ = _read(model.inputs[0], model.outputs[0], shape)
     else:
         raise ImportRefused(f"{name}: a subclassed keras.Model has no graph to read; use Sequential or Functional")
+    steps = fold_bias_into_batch_norm(steps)
     if not steps:
         raise ImportRefused(f"{model.name}: no layers to import")
     spec = ModelSpec(_input_shape(model, input_shape), tuple(s for s, _ in steps))

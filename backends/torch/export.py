@@ -8,6 +8,7 @@ axis is dynamic.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,10 @@ def save(spec: ModelSpec, params: dict[str, np.ndarray], directory: Path, dtype:
     else:
         example = torch.zeros((2, *native_shape), dtype=getattr(torch, dtype))
     batch = torch.export.Dim("batch", min=1)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # nn.LSTM re-packs its weights into _flat_weights during tracing and torch warns about the
+        # attribute; the program still reads the registered parameters (checked on every reload)
+        warnings.filterwarnings("ignore", message="The tensor attributes .*_flat_weights")
         program = torch.export.export(net, (example,), dynamic_shapes=({0: batch},))
     path = Path(directory) / ARTIFACT
     torch.export.save(program, str(path))

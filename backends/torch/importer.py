@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from netparity.backends.porting import Imported, ImportRefused
+from netparity.backends.porting import Imported, ImportRefused, fold_bias_into_batch_norm
 from netparity.backends.torch.layout import LAYOUTS
 from netparity.spec import layers as L
 from netparity.spec.errors import SpecError
@@ -596,7 +596,7 @@ def import_module(module: nn.Module, input_shape: tuple[int, ...], *, integer_in
             f"{type(module).__name__}: its output is flattened image features; their order differs between "
             "NCHW and NHWC, so end the model with a Linear"
         )
-    steps = [s for s in steps if s.layer is not None]
+    steps = fold_bias_into_batch_norm([(s.layer, s.params) for s in steps if s.layer is not None])
     if not steps:
         raise ImportRefused(f"{type(module).__name__}: no layers to import")
     rank = len(input_shape)
@@ -606,10 +606,10 @@ def import_module(module: nn.Module, input_shape: tuple[int, ...], *, integer_in
     else:
         spec_shape = input_shape
         layout = "tokens" if integer_inputs else "sequence" if rank == 2 else "features"
-    spec = ModelSpec(spec_shape, tuple(s.layer for s in steps))
+    spec = ModelSpec(spec_shape, tuple(layer for layer, _ in steps))
     params = {}
-    for info, s in zip(spec.infer(), steps, strict=True):
-        params.update({f"{info.name}.{k}": np.asarray(v, dtype=np.float64) for k, v in s.params.items()})
+    for info, (_, values) in zip(spec.infer(), steps, strict=True):
+        params.update({f"{info.name}.{k}": np.asarray(v, dtype=np.float64) for k, v in values.items()})
     expected = {**spec.param_specs(), **spec.state_specs()}
     for name, ps in expected.items():
         if name not in params or params[name].shape != ps.shape:
