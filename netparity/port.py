@@ -167,7 +167,7 @@ def _save_all(spec_dict: dict, params: dict[str, np.ndarray], directory: str, dt
     errors = {}
     for fw in frameworks:
         try:
-            module = importlib.import_module(f"netparity.backends.{EXPORTS[fw][0]}.export")
+            module = _export_module(fw)
             module.save(spec, params, Path(directory), dtype)
             errors[fw] = ""
         except Exception as err:  # one framework failing must not lose the others
@@ -180,8 +180,15 @@ def _reload(framework: str, path: str, x: np.ndarray) -> np.ndarray:
     import warnings
 
     warnings.filterwarnings("ignore")
-    module = importlib.import_module(f"netparity.backends.{EXPORTS[framework][0]}.export")
-    return np.asarray(module.predict(Path(path), x))
+    return np.asarray(_export_module(framework).predict(Path(path), x))
+
+
+def _export_module(framework: str) -> Any:
+    """A backend's export.py, imported with TensorFlow's native start-up banners silenced."""
+    from netparity.backends.base import native_stderr_silenced
+
+    with native_stderr_silenced():
+        return importlib.import_module(f"netparity.backends.{EXPORTS[framework][0]}.export")
 
 
 def export(

@@ -66,7 +66,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 def parse_shape(text: str) -> tuple[int, ...]:
     try:
-        shape = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
+        shape = tuple(int(d) for d in text.split(","))
     except ValueError:
         shape = ()
     if not shape or any(d <= 0 for d in shape):
