@@ -144,3 +144,23 @@ def test_bad_uses_are_one_line_and_exit_2(tmp_path: Path, user_file: Path, capsy
     assert main([*argv, "--backends", "numpy", "--no-timing", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert says in err and len(err.splitlines()) == 1, err
+
+
+def test_data_columns_are_read_in_the_models_own_layout(tmp_path: Path) -> None:
+    """--model with --data: a torch image model's CSV columns are in (C, H, W) order; the task
+    holds them canonical (H, W, C)."""
+    from netparity.spec.files import read_csv_data
+    from netparity.spec.serialize import model_from_dict
+
+    from netparity.port import task_for
+
+    spec = model_from_dict({"input_shape": [3, 4, 2], "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 1}]})
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(20, 2 * 3 * 4))
+    header = ",".join(f"f{i}" for i in range(rows.shape[1])) + ",y"
+    np.savetxt(tmp_path / "d.csv", np.c_[rows, rng.normal(size=20)], delimiter=",", header=header, comments="")
+    task = task_for(spec, data=tmp_path / "d.csv", target="y", input_layout="NCHW")
+    flat, _, _ = read_csv_data(tmp_path / "d.csv", "y", classification=False, seed=0)  # the same split
+    expected = flat.x_train.reshape(-1, 2, 3, 4).transpose(0, 2, 3, 1)  # (C, H, W) columns -> NHWC
+    np.testing.assert_array_equal(task.data.x_train, expected)
+    assert not np.array_equal(task.data.x_train, flat.x_train.reshape(-1, 3, 4, 2))  # a plain reshape differs
