@@ -55,6 +55,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise SpecError("--model excludes --task and --spec: the model comes from the file")
     if args.input_shape is not None and args.model is None:
         raise SpecError("--input-shape applies to --model")
+    if args.export is not None and args.lr is not None and "," in str(args.lr):
+        raise SpecError("--export takes one learning rate, not a sweep")
     if args.export_trained and args.export is None:
         raise SpecError("--export-trained needs --export DIR")
     if args.export is not None and Path(args.export).exists() and any(Path(args.export).iterdir()):

@@ -45,8 +45,8 @@ TEXT = {
     ],
 }
 
-# Each snippet loads one artifact with its framework alone; they run in a process that cannot
-# import netparity (the test runs it outside the checkout), so no netparity or user class helps.
+# Each snippet loads one artifact with its framework alone, in a process where importing
+# netparity fails: no netparity (or user) class can help.
 PLAIN = {
     "model.keras": "import os; os.environ['KERAS_BACKEND'] = 'tensorflow'; import keras\n"
     "m = keras.saving.load_model('model.keras'); out = np.asarray(m(x, training=False))",
@@ -92,7 +92,8 @@ def test_every_artifact_reloads_and_matches_the_reference(tmp_path: Path, spec_d
 
     reference = _reference(spec, params, x)
     np.save(tmp_path / "x.npy", x.astype(np.int64 if spec.integer_inputs else np.float32))
-    code = ["import numpy as np", "x = np.load('x.npy')"]
+    # sys.modules["netparity"] = None makes any import of netparity fail, even where it is installed
+    code = ["import sys", "sys.modules['netparity'] = None", "import numpy as np", "x = np.load('x.npy')"]
     for i, snippet in enumerate(PLAIN.values()):
         code += [snippet, f"np.save('out{i}.npy', out)"]
     proc = subprocess.run(
