@@ -95,6 +95,7 @@ def test_keras_model_file_runs_on_every_backend(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = cli(
         *("--model", str(tmp_path / "lstm.keras"), "--loss", "cross_entropy", "--no-timing", "--epochs", "1"),
+        "--no-isolate",
         *("--dtype", "float64", "--out", str(out)),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
