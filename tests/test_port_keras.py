@@ -154,7 +154,10 @@ def _branches():
 @pytest.mark.parametrize(
     ("make", "says"),
     [
-        (lambda: keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="selu")]), "activation 'selu'"),
+        (
+            lambda: keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="exponential")]),
+            "activation 'exponential'",
+        ),
         (lambda: keras.Sequential([keras.Input((6, 4)), keras.layers.SimpleRNN(3)]), "(SimpleRNN): no canonical"),
         (lambda: keras.Sequential([keras.Input((6, 4)), keras.layers.LSTM(3, dropout=0.1)]), "dropout"),
         (lambda: keras.Sequential([keras.Input((6,)), keras.layers.Embedding(9, 4, mask_zero=True)]), "mask_zero"),
@@ -162,7 +165,7 @@ def _branches():
         (_branches, "adds two branches"),
         (Subclassed, "subclassed keras.Model"),
     ],
-    ids=["selu", "simple-rnn", "lstm-dropout", "mask-zero", "pool-same", "branches", "subclassed"],
+    ids=["exponential", "simple-rnn", "lstm-dropout", "mask-zero", "pool-same", "branches", "subclassed"],
 )
 def test_unmappable_layers_are_refused_in_one_line(make, says) -> None:
     with pytest.raises(ImportRefused) as err:

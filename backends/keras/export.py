@@ -12,6 +12,7 @@ such a file loads once ``netparity.backends.keras`` is imported. Inputs are cano
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -66,8 +67,20 @@ def _apply(layer: L.Layer, x, prefix: str, shape: tuple[int, ...], dtype: str) -
     return native(x), [binder]
 
 
+def _one_lstm_bias(spec: ModelSpec, params: dict[str, np.ndarray]) -> tuple[ModelSpec, dict[str, np.ndarray]]:
+    """An LSTM with torch's second bias (``recurrent_bias``) as a stock Keras LSTM: the two
+    biases always enter the gates summed, so for inference one bias holding their sum is exact."""
+    layers, params = list(spec.layers), dict(params)
+    for info in spec.infer():
+        if isinstance(info.layer, L.LSTM) and getattr(info.layer, "recurrent_bias", False):
+            layers[info.index] = dataclasses.replace(info.layer, recurrent_bias=False)
+            params[f"{info.name}.bias"] = params[f"{info.name}.bias"] + params.pop(f"{info.name}.recurrent_bias")
+    return ModelSpec(spec.input_shape, tuple(layers)), params
+
+
 def keras_model(spec: ModelSpec, params: dict[str, np.ndarray], dtype: str = "float32") -> keras.Model:
     """The spec as a Functional Keras model holding ``params`` (canonical)."""
+    spec, params = _one_lstm_bias(spec, params)
     inputs = keras.Input(spec.input_shape, dtype="int64" if spec.integer_inputs else dtype, name="x")
     x, binders = inputs, []
     for info in spec.infer():

@@ -10,6 +10,8 @@ cannot be mapped exactly raises ImportRefused naming the layer and why.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 from netparity.backends.keras.layout import attention_layout
@@ -17,33 +19,42 @@ from netparity.backends.porting import Imported, ImportRefused, fold_bias_into_b
 from netparity.spec import layers as L
 from netparity.spec.model import ModelSpec
 
-#: Keras activation function name -> canonical (None: identity)
+#: Keras activation function name -> canonical (None: identity). Names the spec does not list
+#: (yet) are refused with a clear line; leaky_relu carries Keras's default slope (0.2).
 ACTIVATION_NAMES = {"linear": None, "relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "elu": "elu"}
-ACTIVATION_NAMES |= {
-    "softmax": "softmax",
-    "log_softmax": "log_softmax",
-    "gelu": "gelu",
-    "silu": "silu",
-    "swish": "silu",
-}
+ACTIVATION_NAMES |= {"softmax": "softmax", "log_softmax": "log_softmax", "gelu": "gelu", "silu": "silu"}
+ACTIVATION_NAMES |= {"swish": "silu", "selu": "selu", "relu6": "relu6", "softsign": "softsign"}
+ACTIVATION_NAMES |= {"softplus": "softplus", "hard_sigmoid": "hard_sigmoid", "hard_silu": "hard_silu"}
+ACTIVATION_NAMES |= {"hard_swish": "hard_silu", "leaky_relu": "leaky_relu"}
 
 
 def _np(v) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(v), dtype=np.float64)
 
 
-def _activation(fn, where: str) -> str | None:
+def _activation_layer(name: str | None, where: str, **fields: float) -> L.Layer | None:
+    """The canonical Activation (None for identity); refused if the spec lacks it or a field."""
+    if name is None:
+        return None
+    if name not in L.ACTIVATIONS:
+        raise ImportRefused(f"{where}: the spec has no {name!r} activation (known: {', '.join(L.ACTIVATIONS)})")
+    known = {f.name for f in dataclasses.fields(L.Activation)}
+    missing = [k for k in fields if k not in known]
+    if missing:
+        raise ImportRefused(f"{where}: the spec's {name} has no {missing[0]} (needs {missing[0]}={fields[missing[0]]})")
+    return L.Activation(name, **fields)
+
+
+def _activation(fn, where: str) -> L.Layer | None:
     name = getattr(fn, "__name__", str(fn))
     if name not in ACTIVATION_NAMES:
         raise ImportRefused(f"{where}: activation {name!r} has no canonical counterpart")
-    canonical = ACTIVATION_NAMES[name]
-    if canonical is not None and canonical not in L.ACTIVATIONS:
-        raise ImportRefused(f"{where}: the spec has no {canonical!r} activation (known: {', '.join(L.ACTIVATIONS)})")
-    return canonical
+    extra = {"negative_slope": 0.2} if name == "leaky_relu" else {}  # keras.activations.leaky_relu's default
+    return _activation_layer(ACTIVATION_NAMES[name], where, **extra)
 
 
-def _with_activation(layer: L.Layer, params: dict, act: str | None) -> list[tuple[L.Layer, dict]]:
-    return [(layer, params)] + ([(L.Activation(act), {})] if act else [])
+def _with_activation(layer: L.Layer, params: dict, act: L.Layer | None) -> list[tuple[L.Layer, dict]]:
+    return [(layer, params)] + ([(act, {})] if act is not None else [])
 
 
 def _square(value, where: str, what: str) -> int:
@@ -114,7 +125,9 @@ def convert_layer(layer: keras.layers.Layer, shape: tuple[int, ...], call_kwargs
         return [_attention(layer, shape, call_kwargs, where)]
     if kind == "Activation":
         act = _activation(layer.activation, where)
-        return [(L.Activation(act), {})] if act else []
+        return [(act, {})] if act is not None else []
+    if kind == "LeakyReLU":
+        return [(_activation_layer("leaky_relu", where, negative_slope=float(layer.negative_slope)), {})]
     if kind == "ReLU":
         if layer.max_value is not None or layer.negative_slope or layer.threshold:
             raise ImportRefused(f"{where}: max_value, negative_slope or threshold; only the plain ReLU maps")

@@ -16,6 +16,7 @@ Anything that cannot be mapped exactly raises ImportRefused naming the module or
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 from dataclasses import dataclass
@@ -146,8 +147,8 @@ class _Reader:
             new_perm,
         )
         act = _module_activation(mod, shape, where)
-        if act is not None:
-            return one(L.Activation(act) if act != "identity" else None)
+        if act is not False:
+            return one(act)
         if isinstance(mod, nn.Linear):
             if len(shape) not in (1, 2):
                 raise ImportRefused(f"{where}: a Linear on a {len(shape)}-D input (an image?) has no canonical layer")
@@ -200,8 +201,8 @@ class _Reader:
         target, args, kwargs = n.target, n.args, dict(n.kwargs)
         name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
         act = _function_activation(n, shape, where)
-        if act is not None:
-            return 1, [Step(L.Activation(act) if act != "identity" else None, {})], shape, perm
+        if act is not False:
+            return 1, [Step(act, {})], shape, perm
         if name == "flatten":
             start = args[1] if len(args) > 1 else kwargs.get("start_dim", 0)
             end = args[2] if len(args) > 2 else kwargs.get("end_dim", -1)
@@ -362,11 +363,16 @@ class _Reader:
         params = {
             "kernel": _canonical("lstm", "kernel", mod.weight_ih_l0),
             "recurrent_kernel": _canonical("lstm", "recurrent_kernel", mod.weight_hh_l0),
+        }
+        if "recurrent_bias" in {f.name for f in dataclasses.fields(L.LSTM)}:
+            # torch's second bias b_hh as the spec's own recurrent_bias: both train, as in torch
+            params |= {"bias": _np(mod.bias_ih_l0), "recurrent_bias": _np(mod.bias_hh_l0)}
+            layer = L.LSTM(units, return_sequences=return_sequences, recurrent_bias=True)
+        else:
             # torch adds two biases that always appear summed: canonical has their sum (exact forward;
             # trained, the sum moves at one learning rate where torch's two parts move at two)
-            "bias": _np(mod.bias_ih_l0) + _np(mod.bias_hh_l0),
-        }
-        layer = L.LSTM(units, return_sequences=return_sequences)
+            params["bias"] = _np(mod.bias_ih_l0) + _np(mod.bias_hh_l0)
+            layer = L.LSTM(units, return_sequences=return_sequences)
         return used, [Step(layer, params)], layer.output_shape(shape), None
 
     def attention(self, mod: nn.MultiheadAttention, items: list, i: int, shape, where):
@@ -509,28 +515,64 @@ def _softmax_dim_ok(dim: object, shape) -> bool:
     return dim == -1 or dim == rank - 1 or (dim == 1 and rank in (2, 4))
 
 
-def _module_activation(mod: nn.Module, shape, where: str) -> str | None:
-    simple = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Identity: "identity"}
-    for cls, name in simple.items():
-        if type(mod) is cls:
-            return name
+#: activation modules / functions with no argument that matters -> canonical name. Names the spec
+#: does not list (yet) are refused with a clear line by _known.
+MODULE_ACTIVATIONS = {
+    nn.ReLU: "relu",
+    nn.Sigmoid: "sigmoid",
+    nn.Tanh: "tanh",
+    nn.Identity: "identity",
+    nn.SiLU: "silu",
+    nn.SELU: "selu",
+    nn.ReLU6: "relu6",
+    nn.Softsign: "softsign",
+    nn.Hardsigmoid: "hard_sigmoid",
+    nn.Hardswish: "hard_silu",
+}
+FUNCTION_ACTIVATIONS = {
+    "relu": "relu",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "silu": "silu",
+    "selu": "selu",
+    "relu6": "relu6",
+    "softsign": "softsign",
+    "hardsigmoid": "hard_sigmoid",
+    "hardswish": "hard_silu",
+}
+FUNCTIONS = {F.relu, torch.relu, F.sigmoid, torch.sigmoid, F.tanh, torch.tanh, F.silu, F.selu, torch.selu}
+FUNCTIONS |= {F.relu6, F.softsign, F.hardsigmoid, F.hardswish}
+
+
+def _activation_layer(name: str, where: str, **fields: float) -> L.Layer | None:
+    """The canonical Activation (None for identity); refused if the spec lacks it or a field."""
+    if name == "identity":
+        return None
+    _known(name, where)
+    known = {f.name for f in dataclasses.fields(L.Activation)}
+    for field_name, value in fields.items():
+        if field_name not in known:
+            raise ImportRefused(f"{where}: the spec's {name} has no {field_name} (needs {field_name}={value})")
+    return L.Activation(name, **fields)
+
+
+def _module_activation(mod: nn.Module, shape, where: str) -> L.Layer | bool | None:
+    """The module as an Activation, None for identity, False if it is no activation."""
+    if type(mod) in MODULE_ACTIVATIONS:
+        return _activation_layer(MODULE_ACTIVATIONS[type(mod)], where)
     if type(mod) is nn.ELU:
         if mod.alpha != 1.0:
             raise ImportRefused(f"{where}: ELU(alpha={mod.alpha}); the canonical elu has alpha 1")
-        return "elu"
+        return _activation_layer("elu", where)
+    if type(mod) is nn.LeakyReLU:
+        return _activation_layer("leaky_relu", where, negative_slope=float(mod.negative_slope))
+    if type(mod) is nn.GELU:
+        return _activation_layer("gelu" if mod.approximate == "none" else "gelu_tanh", where)
     if type(mod) in (nn.Softmax, nn.LogSoftmax):
-        name = "softmax" if type(mod) is nn.Softmax else _known("log_softmax", where)
-        if len(shape) == 2 and mod.dim == 1:  # over T of a (T, D) sequence
-            raise ImportRefused(f"{where}: over dim {mod.dim}; only the feature axis maps")
-        if mod.dim is None or not _softmax_dim_ok(mod.dim, shape):
+        if mod.dim is None or not _softmax_dim_ok(mod.dim, shape) or (len(shape) == 2 and mod.dim == 1):
             raise ImportRefused(f"{where}: over dim {mod.dim}; only the last (feature/channel) axis maps")
-        return name
-    others = {nn.GELU: "gelu", nn.SiLU: "silu"}
-    if type(mod) in others:
-        if type(mod) is nn.GELU and mod.approximate != "none":
-            raise ImportRefused(f"{where}: GELU(approximate={mod.approximate!r}); only the exact erf form maps")
-        return _known(others[type(mod)], where)
-    return None
+        return _activation_layer("softmax" if type(mod) is nn.Softmax else "log_softmax", where)
+    return False
 
 
 def _known(name: str, where: str) -> str:
@@ -539,33 +581,29 @@ def _known(name: str, where: str) -> str:
     return name
 
 
-def _function_activation(n: fx.Node, shape, where: str) -> str | None:
+def _function_activation(n: fx.Node, shape, where: str) -> L.Layer | bool | None:
+    """The call as an Activation, None for identity, False if it is no activation."""
     target = n.target
     name = target if isinstance(target, str) else getattr(target, "__name__", "")
-    simple = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
-    if target in (F.relu, torch.relu, F.sigmoid, torch.sigmoid, F.tanh, torch.tanh) or (
-        n.op == "call_method" and name in simple
-    ):
-        return simple[name]
+    arg = lambda i, key, default: n.args[i] if len(n.args) > i else n.kwargs.get(key, default)  # noqa: E731
+    if target in FUNCTIONS or (n.op == "call_method" and name in FUNCTION_ACTIVATIONS):
+        return _activation_layer(FUNCTION_ACTIVATIONS[name], where)
     if target is F.elu:
-        alpha = n.args[1] if len(n.args) > 1 else n.kwargs.get("alpha", 1.0)
-        if alpha != 1.0:
-            raise ImportRefused(f"{where}: elu(alpha={alpha}); the canonical elu has alpha 1")
-        return "elu"
+        if arg(1, "alpha", 1.0) != 1.0:
+            raise ImportRefused(f"{where}: elu(alpha={arg(1, 'alpha', 1.0)}); the canonical elu has alpha 1")
+        return _activation_layer("elu", where)
+    if target is F.leaky_relu:
+        return _activation_layer("leaky_relu", where, negative_slope=float(arg(1, "negative_slope", 0.01)))
+    if target is F.gelu:
+        return _activation_layer("gelu" if n.kwargs.get("approximate", "none") == "none" else "gelu_tanh", where)
     if target in (F.softmax, torch.softmax, F.log_softmax, torch.log_softmax) or (
         n.op == "call_method" and name in ("softmax", "log_softmax")
     ):
-        dim = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim")
+        dim = arg(1, "dim", None)
         if dim is None or not _softmax_dim_ok(dim, shape) or (len(shape) == 2 and dim == 1):
             raise ImportRefused(f"{where}: over dim {dim}; only the last (feature/channel) axis maps")
-        return "softmax" if name == "softmax" else _known("log_softmax", where)
-    if target is F.gelu:
-        if n.kwargs.get("approximate", "none") != "none":
-            raise ImportRefused(f"{where}: gelu(approximate=...); only the exact erf form maps")
-        return _known("gelu", where)
-    if target is F.silu:
-        return _known("silu", where)
-    return None
+        return _activation_layer("softmax" if name == "softmax" else "log_softmax", where)
+    return False
 
 
 def import_module(module: nn.Module, input_shape: tuple[int, ...], *, integer_inputs: bool | None = None) -> Imported:
