@@ -309,3 +309,51 @@ def test_bad_weights_files_are_one_line_errors(tmp_path) -> None:
             load_params(path, imported.spec)
     with pytest.raises(SpecError, match="does not fit the model"):
         from_torch(nn.Sequential(nn.Linear(3, 2)), (3,), weights=tmp_path / "wrong.pt")
+
+
+def _spec_has(*names: str) -> bool:
+    from netparity.spec.layers import ACTIVATIONS
+
+    return all(n in ACTIVATIONS for n in names)
+
+
+@pytest.mark.skipif(not _spec_has("gelu", "gelu_tanh", "silu", "leaky_relu", "log_softmax"), reason="spec lacks them")
+def test_more_activations_and_log_softmax() -> None:
+    class Head(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(5, 6), nn.Linear(6, 3)
+            self.acts = nn.Sequential(nn.GELU(), nn.LeakyReLU(0.2), nn.SiLU(), nn.GELU(approximate="tanh"))
+
+        def forward(self, x):
+            h = F.leaky_relu(F.gelu(self.acts(self.a(x))), negative_slope=0.05)
+            return F.log_softmax(self.b(h), dim=-1)
+
+    torch.manual_seed(5)
+    model = _trained(Head().double(), torch.randn(4, 5, dtype=torch.float64))
+    imported = from_torch(model, (5,))
+    slopes = [layer.negative_slope for layer in imported.spec.layers if getattr(layer, "name", "") == "leaky_relu"]
+    assert slopes == [0.2, 0.05]
+    assert imported.spec.layers[-1].name == "log_softmax"
+    x = np.random.default_rng(5).normal(size=(8, 5)) * 3
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    assert _rel(_numpy_forward(imported, x), expected) <= 1e-12
+
+
+def test_lstm_second_bias() -> None:
+    """torch's b_hh: the spec's own recurrent_bias where it has one (both train, as in torch),
+    else summed into the one bias (exact forward)."""
+    import dataclasses
+
+    from netparity.spec.layers import LSTM
+
+    torch.manual_seed(6)
+    model = _trained(LastHidden().double(), torch.randn(4, 4, 3, dtype=torch.float64))
+    imported = from_torch(model, (4, 3))
+    b_ih, b_hh = model.lstm.bias_ih_l0.detach().numpy(), model.lstm.bias_hh_l0.detach().numpy()
+    if "recurrent_bias" in {f.name for f in dataclasses.fields(LSTM)}:
+        np.testing.assert_array_equal(imported.params["0.lstm.bias"], b_ih)
+        np.testing.assert_array_equal(imported.params["0.lstm.recurrent_bias"], b_hh)
+    else:
+        np.testing.assert_array_equal(imported.params["0.lstm.bias"], b_ih + b_hh)

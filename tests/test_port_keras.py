@@ -178,3 +178,27 @@ def test_an_unfixed_input_shape_needs_input_shape() -> None:
     with pytest.raises(ImportRefused, match="give --input-shape"):
         from_keras(model)
     assert from_keras(model, (5, 3)).spec.input_shape == (5, 3)
+
+
+@pytest.mark.skipif(
+    not {"gelu", "leaky_relu", "log_softmax"} <= set(__import__("netparity.spec.layers").spec.layers.ACTIVATIONS),
+    reason="the spec lacks these activations",
+)
+def test_more_activations() -> None:
+    L = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((5,), dtype=F64),
+            L.Dense(6, activation="gelu", dtype=F64),
+            L.LeakyReLU(0.1, dtype=F64),
+            L.Dense(4, activation="leaky_relu", dtype=F64),
+            L.Dense(3, activation="log_softmax", dtype=F64),
+        ]
+    )
+    _perturb(model)
+    imported = from_keras(model)
+    slopes = [layer.negative_slope for layer in imported.spec.layers if getattr(layer, "name", "") == "leaky_relu"]
+    assert slopes == [pytest.approx(0.1), 0.2]
+    x = _inputs(model) * 3
+    # Keras's float64 gelu and leaky_relu round a constant through float32 (netparity.port.KERAS_FLOAT64_CHECK)
+    assert _rel(_numpy_forward(imported, x), np.asarray(model(x, training=False))) <= 1e-7
