@@ -63,8 +63,33 @@ def _apply(layer: L.Layer, x, prefix: str, shape: tuple[int, ...], dtype: str) -
         return keras.layers.Add(dtype=dtype, name=_name(prefix))([x, y]), binders
     if isinstance(layer, L.LastStep):
         return x[:, -1], []
+    if isinstance(layer, L.Activation):
+        stock = _stock_activation(layer.name, getattr(layer, "negative_slope", 0.0), dtype)
+        if stock is not None:
+            return stock(x), []
+    act = getattr(layer, "activation", None)
+    if type(layer).__name__ in ("Dense", "Conv1D", "Conv2D") and act not in (None, "identity"):
+        stock = _stock_activation(act, getattr(layer, "negative_slope", 0.0), dtype)
+        if stock is not None:  # the layer without its activation, then a stock activation layer
+            y, binders = _apply(dataclasses.replace(layer, activation=None), x, prefix, shape, dtype)
+            return stock(y), binders
     native, binder = build_layer(layer, Ctx(prefix, shape, dtype, Recipe()))
     return native(x), [binder]
+
+
+#: canonical activations Keras has no name for (they keep the backend's own builder)
+NO_STOCK_NAME = ("gelu_tanh",)
+
+
+def _stock_activation(name: str, negative_slope: float, dtype: str) -> keras.layers.Layer | None:
+    """A stock Keras layer computing the canonical activation ``name`` (None if Keras lacks one).
+    Keras's own gelu/leaky_relu round a constant through float32 even in float64 (the
+    training backend swaps in exact formulas; an exported file keeps the stock ones)."""
+    if name == "leaky_relu":
+        return keras.layers.LeakyReLU(negative_slope=negative_slope, dtype=dtype)
+    if name in NO_STOCK_NAME:
+        return None
+    return keras.layers.Activation("linear" if name == "identity" else name, dtype=dtype)
 
 
 def _one_lstm_bias(spec: ModelSpec, params: dict[str, np.ndarray]) -> tuple[ModelSpec, dict[str, np.ndarray]]:
