@@ -264,13 +264,14 @@ def export(
             checks[fw].status, checks[fw].reason = "skipped", reason
         else:
             ready.append(fw)
-    for fw in ready:  # one process per framework: a crash in one loses only its artifact
+    if ready:  # one child writes them all (each framework's error is caught apart); fresh ones reload
         try:
-            err = _in_child("_save_all", _spec_dict(spec), params, str(directory), dtype, [fw])[fw]
+            errors = _in_child("_save_all", _spec_dict(spec), params, str(directory), dtype, ready)
         except ChildFailed as failure:
-            err = str(failure)
-        if err:
-            checks[fw].status, checks[fw].reason = "failed", f"export: {err}"
+            errors = dict.fromkeys(ready, str(failure))
+        for fw, err in errors.items():
+            if err:
+                checks[fw].status, checks[fw].reason = "failed", f"export: {err}"
     x = probe if probe is not None else _check_batch(spec, seed=1)
     reference = _reference_outputs(spec, params, x)
     for fw in ready:
