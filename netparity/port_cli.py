@@ -186,3 +186,22 @@ def finish(args: argparse.Namespace, task: Any, result: Any, out_dir: Path, init
             report.write_text(report.read_text() + "\n" + port.certificate_markdown(cert))
         print(f"parity certificate: {cert['verdict']} ({out_dir / 'certificate.json'})")
     return all(c.status in ("ok", "skipped") for c in checks)
+
+
+def data_source(args: argparse.Namespace) -> dict | None:
+    """The rerun record's data source for a --model run without --data: seeded stand-in data
+    shaped for the model (as spec files get). None otherwise (the usual record applies)."""
+    if args.model is not None and args.data is None:
+        return {"kind": "synthetic", "seed": args.seed}
+    return None
+
+
+def rerun_params(folder: Path, task: Any) -> dict[str, np.ndarray] | None:
+    """A rerun starts from the run's own params_initial.npz (an imported model's weights, or
+    --weights), where the folder has one; else from the seeded initializer, as it did."""
+    path = Path(folder) / "params_initial.npz"
+    if not path.exists():
+        return None
+    from netparity import port
+
+    return port.load_params(path, task.model)
