@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import require
+
+from netparity.testing import require
 
 torch = pytest.importorskip("torch")
 from netparity.backends.porting import ImportRefused  # noqa: E402

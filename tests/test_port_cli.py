@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require
 
 from netparity.cli import build_parser, main
+from netparity.testing import require
 
 ROOT = Path(__file__).resolve().parents[1]
 

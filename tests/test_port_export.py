@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require
 from netparity.spec.init import init_params
 from netparity.spec.serialize import model_from_dict
 
 from netparity import export
+from netparity.testing import require
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.keras, pytest.mark.torch, pytest.mark.tf]

@@ -8,7 +8,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import require
+
+from netparity.testing import require
 
 keras = pytest.importorskip("keras")
 from netparity.backends.porting import ImportRefused  # noqa: E402
