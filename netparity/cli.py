@@ -329,7 +329,12 @@ def _run(
         print(f"report: {out_dir}")
         return 0 if ok else 1
     result = run(
-        task, backends, config, progress=bar, task_for=native.task_for(task) if native else None, params=initial
+        task,
+        backends,
+        config,
+        progress=bar,
+        task_for=native.task_for(task) if native else None,
+        params=initial,
     )
     bar.close()
     if native:  # the defaults that differed: in each reason, defaults.csv and spec.json
@@ -349,11 +354,12 @@ def _run(
     if saved:
         extra["rerun_of"] = str(saved.folder)
     tables = write_report(result, out_dir, extra=extra, ok=ok)
+    # params npz, --export and the certificate, inside the held folder (before finish)
+    exported_ok = result.interrupted or port_cli.finish(args, task, result, out_dir, initial)
     folder.finish()
     if result.interrupted:
         raise Interrupted(interrupted.format(out=out_dir))
     print(console_table(tables["summary"]))
-    exported_ok = port_cli.finish(args, task, result, out_dir, initial)
     print(f"report: {out_dir}")
     if saved:
         from netparity.rerun import same_losses

@@ -358,3 +358,32 @@ def test_lstm_second_bias() -> None:
         np.testing.assert_array_equal(imported.params["0.lstm.recurrent_bias"], b_hh)
     else:
         np.testing.assert_array_equal(imported.params["0.lstm.bias"], b_ih + b_hh)
+
+
+def test_attention_without_biases() -> None:
+    import dataclasses
+
+    from netparity.spec.layers import SelfAttention
+
+    class Attend(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(8, 2, bias=False, batch_first=True)
+
+        def forward(self, x):
+            return self.attn(x, x, x, need_weights=False)[0]
+
+    torch.manual_seed(7)
+    model = Attend().double().eval()
+    if "use_bias" not in {f.name for f in dataclasses.fields(SelfAttention)}:
+        with pytest.raises(ImportRefused, match="bias=False"):
+            from_torch(model, (5, 8))
+        return
+    imported = from_torch(model, (5, 8))
+    assert imported.spec.layers[0].use_bias is False and not any(
+        k.endswith(("bq", "bv", "bo")) for k in imported.params
+    )
+    x = np.random.default_rng(7).normal(size=(4, 5, 8))
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    assert _rel(_numpy_forward(imported, x), expected) <= 1e-12

@@ -203,3 +203,21 @@ def test_more_activations() -> None:
     x = _inputs(model) * 3
     # Keras's float64 gelu and leaky_relu round a constant through float32 (netparity.port.KERAS_FLOAT64_CHECK)
     assert _rel(_numpy_forward(imported, x), np.asarray(model(x, training=False))) <= 1e-7
+
+
+@pytest.mark.skipif(
+    "key_dim"
+    not in {f.name for f in dataclasses.fields(__import__("netparity.spec.layers").spec.layers.SelfAttention)},
+    reason="the spec's SelfAttention has no key_dim",
+)
+def test_attention_head_sizes_and_no_bias() -> None:
+    x = keras.Input((6, 8), dtype=F64)
+    a = keras.layers.MultiHeadAttention(2, 3, value_dim=5, use_bias=False, dtype=F64)(x, x, use_causal_mask=True)
+    model = keras.Model(x, keras.layers.Dense(2, dtype=F64)(a))
+    _perturb(model)
+    imported = from_keras(model)
+    layer = imported.spec.layers[0]
+    assert (layer.key_dim, layer.value_dim, layer.use_bias, layer.causal) == (3, 5, False, True)
+    inputs = _inputs(model)
+    # Keras may round 1/sqrt(key_dim) through float32 (netparity.port.KERAS_FLOAT64_CHECK)
+    assert _rel(_numpy_forward(imported, inputs), np.asarray(model(inputs, training=False))) <= 1e-7

@@ -41,7 +41,11 @@ def _apply(layer: L.Layer, x, prefix: str, shape: tuple[int, ...], dtype: str) -
         return y, [lambda: [Binding(prefix + "embeddings", native.embeddings)]]
     if isinstance(layer, L.SelfAttention):
         d = shape[-1]
-        mha = keras.layers.MultiHeadAttention(layer.heads, key_dim=d // layer.heads, dtype=dtype, name=_name(prefix))
+        key_dim, value_dim = layer.head_dims(d) if hasattr(layer, "head_dims") else (d // layer.heads,) * 2
+        use_bias = getattr(layer, "use_bias", True)
+        mha = keras.layers.MultiHeadAttention(
+            layer.heads, key_dim=key_dim, value_dim=value_dim, use_bias=use_bias, dtype=dtype, name=_name(prefix)
+        )
         y = mha(x, x, use_causal_mask=layer.causal)
 
         def binder() -> list[Binding]:
@@ -49,9 +53,10 @@ def _apply(layer: L.Layer, x, prefix: str, shape: tuple[int, ...], dtype: str) -
             binds = []
             for p, sub in dense.items():
                 binds.append(Binding(prefix + f"w{p}", sub.kernel, attention_layout(f"w{p}", layer.heads)))
-                if p != "k":
+                if p != "k" and use_bias:
                     binds.append(Binding(prefix + f"b{p}", sub.bias, attention_layout(f"b{p}", layer.heads)))
-            mha.key_dense.bias.assign(np.zeros(mha.key_dense.bias.shape, dtype=dtype))  # no canonical key bias
+            if use_bias:  # no canonical key bias
+                mha.key_dense.bias.assign(np.zeros(mha.key_dense.bias.shape, dtype=dtype))
             return binds
 
         return y, [binder]

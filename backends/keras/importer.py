@@ -166,13 +166,22 @@ def _attention(layer, shape, call_kwargs: dict, where: str) -> tuple[L.Layer, di
     heads, d = layer.num_heads, shape[-1]
     if len(shape) != 2:
         raise ImportRefused(f"{where}: expects a sequence (T, features), got {shape}")
-    if layer.key_dim * heads != d or (layer.value_dim or layer.key_dim) != layer.key_dim:
-        raise ImportRefused(
-            f"{where}: key_dim={layer.key_dim}, value_dim={layer.value_dim} with {heads} heads on width {d}; "
-            "the canonical SelfAttention has key_dim = value_dim = width / heads"
-        )
-    if layer.dropout or not layer.use_bias or layer._output_shape is not None:
-        raise ImportRefused(f"{where}: dropout, use_bias=False or output_shape have no canonical counterpart")
+    fields = {f.name for f in dataclasses.fields(L.SelfAttention)}
+    key_dim, value_dim = layer.key_dim, layer.value_dim or layer.key_dim
+    sizes = {}
+    if key_dim * heads != d or value_dim != key_dim:
+        if "key_dim" not in fields:
+            raise ImportRefused(
+                f"{where}: key_dim={key_dim}, value_dim={layer.value_dim} with {heads} heads on width {d}; "
+                "the canonical SelfAttention has key_dim = value_dim = width / heads"
+            )
+        sizes = {"key_dim": key_dim, "value_dim": value_dim}
+    if not layer.use_bias:
+        if "use_bias" not in fields:
+            raise ImportRefused(f"{where}: use_bias=False; the canonical SelfAttention has biases")
+        sizes["use_bias"] = False
+    if layer.dropout or layer._output_shape is not None:
+        raise ImportRefused(f"{where}: dropout or output_shape have no canonical counterpart")
     extra = {k for k, v in call_kwargs.items() if v not in (None, False) and k != "use_causal_mask"}
     if extra:
         raise ImportRefused(f"{where}: called with {sorted(extra)}; only use_causal_mask maps")
@@ -180,9 +189,9 @@ def _attention(layer, shape, call_kwargs: dict, where: str) -> tuple[L.Layer, di
     params = {}
     for p, sub in dense.items():
         params[f"w{p}"] = attention_layout(f"w{p}", heads).from_native(_np(sub.kernel))
-        if p != "k":  # a key bias shifts every score of a query equally: softmax ignores it
+        if p != "k" and layer.use_bias:  # a key bias shifts every score of a query equally: softmax ignores it
             params[f"b{p}"] = attention_layout(f"b{p}", heads).from_native(_np(sub.bias))
-    return L.SelfAttention(heads, causal=bool(call_kwargs.get("use_causal_mask", False))), params
+    return L.SelfAttention(heads, causal=bool(call_kwargs.get("use_causal_mask", False)), **sizes), params
 
 
 # --- the model's structure ---------------------------------------------------------------

@@ -386,7 +386,8 @@ class _Reader:
             raise ImportRefused(f"{where}: add_bias_kv, add_zero_attn and kdim/vdim have no canonical counterpart")
         if mod.dropout:
             raise ImportRefused(f"{where}: dropout={mod.dropout} on the attention weights has no canonical layer")
-        if mod.in_proj_bias is None:
+        use_bias = mod.in_proj_bias is not None
+        if not use_bias and "use_bias" not in {f.name for f in dataclasses.fields(L.SelfAttention)}:
             raise ImportRefused(f"{where}: bias=False; the canonical SelfAttention has q, v and output biases")
         causal = False
         kwargs = dict(n.kwargs)
@@ -411,11 +412,13 @@ class _Reader:
         params = {}
         for j, p in enumerate("qkv"):
             params[f"w{p}"] = _canonical("self_attention", f"w{p}", w[j * d : (j + 1) * d])
-            if p != "k":  # a key bias shifts every score of a query equally: softmax ignores it
+            if p != "k" and use_bias:  # a key bias shifts every score of a query equally: softmax ignores it
                 params[f"b{p}"] = _np(b[j * d : (j + 1) * d])
         params["wo"] = _canonical("self_attention", "wo", mod.out_proj.weight)
-        params["bo"] = _np(mod.out_proj.bias)
-        return 2, [Step(L.SelfAttention(mod.num_heads, causal=causal), params)], shape, None
+        if use_bias:
+            params["bo"] = _np(mod.out_proj.bias)
+        layer = L.SelfAttention(mod.num_heads, causal=causal, **({} if use_bias else {"use_bias": False}))
+        return 2, [Step(layer, params)], shape, None
 
     def _causal_mask(self, mask: object, steps: int, where: str) -> bool:
         if not (isinstance(mask, fx.Node) and mask.op == "get_attr"):
