@@ -199,7 +199,7 @@ def custom_task(
         loss = recipe_dict.get("loss", "mse")
     base = Recipe(loss=loss, optimizer=Optimizer("sgd", lr=0.01), epochs=10, batch_size=32, shuffle_seed=seed)
     recipe = recipe_from_dict({**recipe_dict, "loss": loss}, base)
-    classification = recipe.loss == "cross_entropy"
+    classification = recipe.loss.integer_targets
 
     n_classes = 0
     if data_path is not None:

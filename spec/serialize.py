@@ -10,7 +10,7 @@ from typing import Any
 from netparity.spec.errors import SpecError
 from netparity.spec.layers import LAYER_TYPES, Layer
 from netparity.spec.model import ModelSpec
-from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.recipe import Clip, Loss, Optimizer, Recipe, Schedule
 
 
 def layer_to_dict(layer: Layer) -> dict[str, Any]:
@@ -123,6 +123,28 @@ def optimizer_from_dict(data: Any) -> Optimizer:
     return opt
 
 
+def loss_from_value(data: Any) -> Loss:
+    """A loss from its name (``"mse"``) or an object (``{"name": "huber", "delta": 2.0}``)."""
+    if isinstance(data, Loss):
+        return data
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, dict) or "name" not in data:
+        raise SpecError(f'loss must be a name or an object like {{"name": "huber", "delta": 1.0}}, got {data!r}')
+    loss = _build(Loss, data, "loss")
+    loss.check()
+    return loss
+
+
+def _object(cls: type, data: Any, where: str, example: str) -> Any:
+    """A Schedule/Clip from its dict (None stays None)."""
+    if data is None or isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise SpecError(f"{where} must be an object like {example}, got {data!r}")
+    return _build(cls, data, where)
+
+
 def recipe_from_dict(data: Any, base: Recipe | None = None) -> Recipe:
     """A recipe from a dict; fields it leaves out come from ``base`` (or the defaults)."""
     if not isinstance(data, dict):
@@ -134,6 +156,13 @@ def recipe_from_dict(data: Any, base: Recipe | None = None) -> Recipe:
         if isinstance(opt, dict) and "name" in opt and opt["name"] == base.optimizer.name:
             opt = {**dataclasses.asdict(base.optimizer), **opt}
         data["optimizer"] = optimizer_from_dict(opt)
+    if "loss" in data:
+        data["loss"] = loss_from_value(data["loss"])
+    if "lr_schedule" in data:
+        example = '{"name": "step", "step_size": 1, "gamma": 0.7, "per": "epoch"}'
+        data["lr_schedule"] = _object(Schedule, data["lr_schedule"], "lr_schedule", example)
+    if "clip" in data:
+        data["clip"] = _object(Clip, data["clip"], "clip", '{"norm": 1.0, "scope": "global"}')
     merged = {**{f.name: getattr(base, f.name) for f in dataclasses.fields(Recipe)}, **data}
     recipe = _build(Recipe, merged, "recipe")
     recipe.check()
