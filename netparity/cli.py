@@ -71,7 +71,23 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--spec", default=None, help="your own model (and recipe) as a JSON or YAML file")
     p.add_argument("--data", default=None, help="your own data: a CSV of numeric features plus --target")
     p.add_argument("--target", default=None, help="the --data column to predict")
-    p.add_argument("--loss", default=None, help="mse (regression) or cross_entropy (classification) for --spec/--data")
+    p.add_argument(
+        "--loss",
+        default=None,
+        help="mse, mae, huber, bce or cross_entropy for --spec/--data (the spec's recipe may give an object)",
+    )
+    p.add_argument(
+        "--split",
+        default=None,
+        help="--data: the training share of the rows (default 0.8, seeded), or none (train and test on every row)",
+    )
+    p.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="--data: standardize features (and a regression target) on the training rows (default; "
+        "--no-standardize keeps the raw values)",
+    )
     add_recipe_args(p)
     return p
 
@@ -133,6 +149,8 @@ def _main(args: argparse.Namespace) -> int:
         raise UsageError("--task and --spec/--data exclude each other: a custom run has its own model and data")
     if args.target is not None and args.data is None:
         raise UsageError("--target needs --data FILE.csv")
+    if (args.split is not None or not args.standardize) and args.data is None:
+        raise UsageError("--split and --no-standardize apply to --data FILE.csv")
     if args.loss is not None and not custom:
         raise UsageError("--loss applies to --spec/--data runs; a built-in task has its own loss")
     task_name = "custom" if custom else args.task or "regression"
@@ -143,9 +161,12 @@ def _main(args: argparse.Namespace) -> int:
     from netparity.harness.run import RunConfig, run, with_overrides
 
     if task_def is None:
-        from netparity.spec.files import custom_task
+        from netparity.spec.files import custom_task, parse_split
 
-        task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=args.seed)
+        split, standardize = parse_split(args.split), args.standardize
+        task = custom_task(
+            args.spec, args.data, args.target, loss=args.loss, seed=args.seed, split=split, standardize=standardize
+        )
     else:
         task = task_def.build(args.seed)
     lrs = parse_lrs(args.lr)

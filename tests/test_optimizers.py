@@ -219,7 +219,7 @@ def test_implementation_is_reported(backend: str, opt: Optimizer, expected: str)
         (Optimizer("adam", momentum=0.9), "momentum applies to sgd and rmsprop only"),
         (Optimizer("rmsprop", momentum=0.9, nesterov=True), "nesterov applies to sgd only"),
         (Optimizer("sgd", centered=True), "centered applies to rmsprop only"),
-        (Optimizer("nadam"), "unknown optimizer 'nadam'"),
+        (Optimizer("lion"), "unknown optimizer 'lion'"),
         (Optimizer("sgd", lr=0.0), "lr must be a positive number"),
         (Optimizer("adam", beta2=1.0), "beta2 must be in [0, 1)"),
         (Optimizer("adagrad", initial_accumulator=-1.0), "initial_accumulator must be >= 0"),
