@@ -144,7 +144,9 @@ def _main(args: argparse.Namespace) -> int:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
     if args.device not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {args.device!r} (known: cpu, cuda)")
-    custom = args.spec is not None or args.data is not None
+    # --task with a recipe-only --spec trains the task's model and data by that recipe
+    recipe_only = args.task is not None and args.spec is not None and args.data is None
+    custom = (args.spec is not None and not recipe_only) or args.data is not None
     if custom and args.task is not None:
         raise UsageError("--task and --spec/--data exclude each other: a custom run has its own model and data")
     if args.target is not None and args.data is None:
@@ -169,6 +171,15 @@ def _main(args: argparse.Namespace) -> int:
         )
     else:
         task = task_def.build(args.seed)
+        if recipe_only:
+            from netparity.spec.files import task_with_recipe_file
+
+            task = task_with_recipe_file(task, args.spec)
+            if task is None:
+                raise UsageError(
+                    "--task and --spec/--data exclude each other: a custom run has its own model and data "
+                    "(a --spec holding only a recipe may go with --task)"
+                )
     lrs = parse_lrs(args.lr)
     task = apply_recipe_args(task, args, lr=lrs[0] if len(lrs) == 1 else None)
     task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)

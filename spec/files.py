@@ -14,6 +14,7 @@ A spec file has the top-level keys ``input_shape`` (optional when a CSV implies 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -213,6 +214,21 @@ def synthetic_data(model: ModelSpec, classification: bool, seed: int, binary: bo
     data = Dataset(x[:cut], y[:cut], x[cut:], y[cut:])
     data.check()
     return data
+
+
+def task_with_recipe_file(task: TaskInstance, spec_path: str | Path) -> TaskInstance | None:
+    """``--task NAME --spec FILE`` where FILE holds only a ``recipe``: the task's model and
+    data trained by that recipe (fields it leaves out keep the task's). None when the file
+    has a model of its own (then --task and --spec exclude each other)."""
+    raw = read_spec_file(spec_path)
+    if set(raw) != {"recipe"}:
+        return None
+    if not isinstance(raw["recipe"], dict):
+        raise SpecError(f"--spec {spec_path}: 'recipe' must be an object, got {raw['recipe']!r}")
+    recipe = recipe_from_dict(raw["recipe"], task.recipe)
+    if recipe.loss.kind != task.kind:
+        raise SpecError(f"--spec {spec_path}: loss {recipe.loss} does not fit the {task.kind} task {task.name}")
+    return dataclasses.replace(task, recipe=recipe)
 
 
 def default_layers(outputs: int) -> list[dict[str, Any]]:
