@@ -171,7 +171,9 @@ def _run(
     result.activations = model.activations(probe)
 
     n = len(data.x_train)
-    plans = [batch_plan(n, recipe.batch_size, recipe.shuffle_seed, e, shuffle=recipe.shuffle) for e in range(recipe.epochs)]
+    plans = [
+        batch_plan(n, recipe.batch_size, recipe.shuffle_seed, e, shuffle=recipe.shuffle) for e in range(recipe.epochs)
+    ]
 
     sites = dropout_sites(spec)
 

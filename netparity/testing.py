@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from netparity.backends import get_backend
-from netparity.harness.diff import TOLERANCES, Diff
 from netparity.backends.base import learning_rate, start_epoch
+from netparity.harness.diff import TOLERANCES, Diff
 from netparity.spec.data import batch_plan
 from netparity.spec.dropout import dropout_masks
 from netparity.spec.init import init_params

@@ -169,7 +169,9 @@ def read_csv_data(
 
     if binary and not np.isin(y, (0.0, 1.0)).all():
         row = int(np.flatnonzero(~np.isin(y, (0.0, 1.0)))[0])
-        raise SpecError(f"--data {path}: bce needs a 0/1 target; column {target!r} holds {y[row]!r} (data row {row + 1})")
+        raise SpecError(
+            f"--data {path}: bce needs a 0/1 target; column {target!r} holds {y[row]!r} (data row {row + 1})"
+        )
     if test_fraction is None:
         x_tr, x_te, y_tr, y_te = x, x, y, y
     else:

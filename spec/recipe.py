@@ -278,7 +278,11 @@ class Loss:
     def __str__(self) -> str:
         """``mse``, or ``huber(delta=2.0)`` naming the fields that differ from the defaults."""
         default = Loss(self.name)
-        changed = [f"{k}={getattr(self, k)}" for k in ("delta", "from_logits", "label_smoothing") if getattr(self, k) != getattr(default, k)]
+        changed = [
+            f"{k}={getattr(self, k)}"
+            for k in ("delta", "from_logits", "label_smoothing")
+            if getattr(self, k) != getattr(default, k)
+        ]
         return f"{self.name}({', '.join(changed)})" if changed else self.name
 
     @property

@@ -180,7 +180,10 @@ def test_trajectory_matches_numpy(backend: str, case: str, dtype: str, regressio
             Optimizer("sgd", lr=0.01, momentum=0.9, weight_decay=0.1),
             Optimizer("sgd", lr=0.01, momentum=0.9, weight_decay=0.1, decoupled_weight_decay=True),
         ),
-        (Optimizer("adamax", lr=0.01, epsilon=1e-3), Optimizer("adamax", lr=0.01, epsilon=1e-3, epsilon_mode="outside")),
+        (
+            Optimizer("adamax", lr=0.01, epsilon=1e-3),
+            Optimizer("adamax", lr=0.01, epsilon=1e-3, epsilon_mode="outside"),
+        ),
         (Optimizer("nadam", lr=0.01), Optimizer("nadam", lr=0.01, momentum_decay=1.0)),
     ],
     ids=["adam-eps", "adagrad-eps", "rmsprop-eps", "sgd-decay", "adamax-eps", "nadam-psi"],
@@ -305,7 +308,10 @@ def test_native_defaults_of_the_new_optimizers_and_clipping() -> None:
 
     adamax = _task_with(Optimizer("adamax", lr=0.002))
     _, diffs = native_task(adamax, "keras", set())
-    assert {(d.field, d.recipe, d.native) for d in diffs} == {("epsilon", 1e-8, 1e-7), ("epsilon_mode", "max", "outside")}
+    assert {(d.field, d.recipe, d.native) for d in diffs} == {
+        ("epsilon", 1e-8, 1e-7),
+        ("epsilon_mode", "max", "outside"),
+    }
     assert native_task(adamax, "torch", set())[1] == []  # the recipe's adamax defaults are torch's
     nadam = _task_with(Optimizer("nadam", lr=0.002))
     assert {d.field for d in native_task(nadam, "keras", set())[1]} == {"epsilon", "momentum_decay"}

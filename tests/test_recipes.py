@@ -50,7 +50,10 @@ def _regression_model() -> ModelSpec:
 S = Schedule
 SCHEDULES = {
     # momentum: torch keeps lr outside the buffer, Keras inside (its TorchStyleSGD subclass runs)
-    "step_per_epoch_sgd_momentum": (Optimizer("sgd", lr=0.05, momentum=0.9), S("step", per="epoch", step_size=2, gamma=0.7)),
+    "step_per_epoch_sgd_momentum": (
+        Optimizer("sgd", lr=0.05, momentum=0.9),
+        S("step", per="epoch", step_size=2, gamma=0.7),
+    ),
     "step_per_step_adam": (Optimizer("adam", lr=0.01), S("step", per="step", step_size=10, gamma=0.5)),
     "exponential_rmsprop_momentum_inside": (
         Optimizer("rmsprop", lr=0.001, momentum=0.5, epsilon_mode="inside"),
@@ -102,7 +105,9 @@ def test_each_framework_reports_its_own_learning_rate(backend: str, per: str) ->
     be = require(backend)
     spec = ModelSpec((3,), (Dense(1),))
     size = 1 if per == "epoch" else 3  # both halve the rate after the first three steps
-    recipe = Recipe("mse", Optimizer("sgd", lr=0.4), batch_size=2, lr_schedule=S("step", per=per, step_size=size, gamma=0.5))
+    recipe = Recipe(
+        "mse", Optimizer("sgd", lr=0.4), batch_size=2, lr_schedule=S("step", per=per, step_size=size, gamma=0.5)
+    )
     model = be.build(spec, init_params(spec, 0), recipe, dtype="float64", device="cpu")
     x, y = np.ones((2, 3)), np.zeros((2, 1))
     seen = []
@@ -164,7 +169,9 @@ def test_clipping_matches_numpy(backend: str, case: str, regression_rows) -> Non
     require(backend)
     x, y = regression_rows
     opt, clip = CLIPS[case]
-    check_parity(backend, _regression_model(), Recipe("mse", opt, batch_size=32, clip=clip), x, y, dtype="float64", steps=100)
+    check_parity(
+        backend, _regression_model(), Recipe("mse", opt, batch_size=32, clip=clip), x, y, dtype="float64", steps=100
+    )
 
 
 def _numpy_params_after(recipe: Recipe, x: np.ndarray, y: np.ndarray, steps: int = 100) -> dict[str, np.ndarray]:
@@ -249,7 +256,9 @@ def test_loss_matches_numpy(backend: str, case: str, regression_rows) -> None:
     else:
         x, y_binary, labels = _classification_rows()
         y = labels if loss.name == "cross_entropy" else y_binary
-    check_parity(backend, model, Recipe(loss, Optimizer("sgd", lr=0.1), batch_size=32), x, y, dtype="float64", steps=100)
+    check_parity(
+        backend, model, Recipe(loss, Optimizer("sgd", lr=0.1), batch_size=32), x, y, dtype="float64", steps=100
+    )
 
 
 H = 1e-6
@@ -257,7 +266,13 @@ H = 1e-6
 
 @pytest.mark.parametrize(
     "loss",
-    [Loss("mae"), Loss("huber", delta=0.7), Loss("bce"), Loss("bce", from_logits=False), Loss("cross_entropy", label_smoothing=0.2)],
+    [
+        Loss("mae"),
+        Loss("huber", delta=0.7),
+        Loss("bce"),
+        Loss("bce", from_logits=False),
+        Loss("cross_entropy", label_smoothing=0.2),
+    ],
     ids=str,
 )
 def test_numpy_loss_gradient_by_finite_differences(loss: Loss) -> None:
@@ -354,14 +369,17 @@ def test_raw_rows_in_file_order(tmp_path) -> None:
     assert task.data.y_train[:, 0].tolist() == [3.0 * i for i in range(10)]
     assert np.array_equal(task.data.x_test, task.data.x_train) and task.data.y_scale == 1.0
     half = custom_task(None, path, "y", loss=None, seed=0, split=0.5, standardize=False)
-    assert len(half.data.x_train) == 5 and sorted(half.data.x_train[:, 0].tolist() + half.data.x_test[:, 0].tolist()) == list(range(10))
+    assert len(half.data.x_train) == 5 and sorted(
+        half.data.x_train[:, 0].tolist() + half.data.x_test[:, 0].tolist()
+    ) == list(range(10))
     scaled = custom_task(None, path, "y", loss=None, seed=0)
     assert abs(scaled.data.x_train.mean()) < 1e-12 and len(scaled.data.x_train) == 8
 
 
 def test_split_and_standardize_flags(tmp_path) -> None:
-    from netparity.cli import main
     from netparity.spec.files import parse_split
+
+    from netparity.cli import main
 
     assert parse_split(None) == 0.8 and parse_split("none") is None and parse_split("0.6") == 0.6
     for bad in ("1.5", "0", "most"):
@@ -371,7 +389,18 @@ def test_split_and_standardize_flags(tmp_path) -> None:
     path = _csv(tmp_path)
     out = tmp_path / "run"
     args = ["--data", str(path), "--target", "y", "--split", "none", "--no-standardize", "--lr", "1e-4"]
-    args += ["--backends", "numpy", "--dtype", "float64", "--no-timing", "--no-isolate", "--out", str(out), "--epochs", "2"]
+    args += [
+        "--backends",
+        "numpy",
+        "--dtype",
+        "float64",
+        "--no-timing",
+        "--no-isolate",
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+    ]
     assert main(args) == 0
     assert (out / "summary.csv").exists()
 

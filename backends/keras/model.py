@@ -15,6 +15,7 @@ from netparity.backends.tf.staging import TfStaging
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe
 
+
 class KerasModel(TfStaging):
     backend_name = "keras"
 

@@ -15,6 +15,7 @@ from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe, l2_applies
 from torch import nn
 
+
 class TorchModel:
     def __init__(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, dtype: str, device: str) -> None:
         self.spec, self.recipe = spec, recipe
@@ -59,9 +60,7 @@ class TorchModel:
             xt = torch.as_tensor(NCHW.to_native(x) if x.ndim == 4 else x, dtype=self.dtype)
         yt = None
         if y is not None:
-            yt = torch.as_tensor(
-                np.asarray(y), dtype=torch.int64 if self.recipe.loss.integer_targets else self.dtype
-            )
+            yt = torch.as_tensor(np.asarray(y), dtype=torch.int64 if self.recipe.loss.integer_targets else self.dtype)
             yt = yt.to(self.device)
         masks = masks or {}
         check_mask_names(masks, self.dropouts, "torch")
