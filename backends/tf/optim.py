@@ -17,10 +17,10 @@ Adadelta is ResourceApplyAdadelta, Adamax "outside" ResourceApplyAdaMax; Adamax 
 (TfOpsAdamax) and Nadam (TfOpsNadam: no kernel has the mu_t schedule; ResourceApplyAdam's
 use_nesterov is a different, schedule-free rule) are tf ops.
 
-TensorFlow outside Keras has no learning-rate schedules or optimizer-level clipping: the
-schedule (spec.recipe.Schedule) is written in tf ops (``schedule_lr``) and evaluated inside
-the compiled step; clipping is tf.clip_by_global_norm / tf.clip_by_norm / tf.clip_by_value
-(``clip_gradients``).
+TensorFlow's only schedule functions (tf.compat.v1.train.*_decay) are legacy tf.keras code
+without linear warmup, so the schedule (spec.recipe.Schedule) is written in tf ops
+(``schedule_lr``) and evaluated inside the compiled step; clipping is TF's own
+tf.clip_by_global_norm / tf.clip_by_norm / tf.clip_by_value (``clip_gradients``).
 """
 
 from __future__ import annotations
