@@ -191,9 +191,10 @@ def _run(
     for done, (epoch, step, batch) in enumerate(steps, 1):
         if step == 0:
             start_epoch(model, epoch)
-        result.lrs.append(learning_rate(model, recipe))
+        lr = learning_rate(model, recipe)  # the rate this step uses, read before it moves on
         loss = model.train_step(batch)
         result.losses.append((epoch, step, loss))
+        result.lrs.append(lr)
         if not math.isfinite(loss):
             result.status, result.reason = "diverged", f"loss became {loss} at epoch {epoch}, step {step}"
             break

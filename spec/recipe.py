@@ -254,7 +254,7 @@ class Clip:
         _finite("clip", "epsilon", self.epsilon, 0.0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Loss:
     """The training loss, averaged over every element of the batch (y: target, z: output):
 
@@ -274,6 +274,19 @@ class Loss:
     delta: float = 1.0
     from_logits: bool = True
     label_smoothing: float = 0.0
+
+    def _key(self) -> tuple:
+        return (self.name, self.delta, self.from_logits, self.label_smoothing)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a Loss with the same fields, and to its name as a string (``loss == "mse"``
+        reads as it did when the recipe held only the name)."""
+        if isinstance(other, str):
+            return self.name == other
+        return isinstance(other, Loss) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
     def __str__(self) -> str:
         """``mse``, or ``huber(delta=2.0)`` naming the fields that differ from the defaults."""

@@ -112,7 +112,11 @@ def model_from_dict(data: Any) -> ModelSpec:
 
 
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
-    return dataclasses.asdict(recipe)
+    """Plain data; a loss without options is written as its name (``"loss": "mse"``)."""
+    out = dataclasses.asdict(recipe)
+    if recipe.loss._key() == Loss(recipe.loss.name)._key():
+        out["loss"] = recipe.loss.name
+    return out
 
 
 def optimizer_from_dict(data: Any) -> Optimizer:
