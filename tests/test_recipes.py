@@ -429,3 +429,12 @@ def test_mnist_recipe_runs_as_written_on_the_image_model() -> None:
         assert res.lrs == pytest.approx([1.0] * steps + [0.7] * steps + [0.49] * steps, abs=1e-15)
     for c in result.comparisons.values():
         assert c.trajectory.max_rel <= 1e-10 and c.param.max_rel <= 1e-10
+
+
+def test_momentum_decay_flag() -> None:
+    from netparity.harness.recipe_cli import optimizer_from_args
+
+    from netparity.cli import build_parser
+
+    args = build_parser().parse_args(["--optimizer", "nadam", "--momentum-decay", "1.0"])
+    assert optimizer_from_args(Optimizer("sgd", lr=0.01), args, None) == Optimizer("nadam", lr=0.01, momentum_decay=1.0)
