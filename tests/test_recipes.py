@@ -432,9 +432,11 @@ def test_mnist_recipe_runs_as_written_on_the_image_model() -> None:
 
 
 def test_momentum_decay_flag() -> None:
-    from netparity.harness.recipe_cli import optimizer_from_args
+    from netparity.harness.overrides import optimizer_with
 
     from netparity.cli import build_parser
+    from netparity.recipe_args import recipe_changes
 
     args = build_parser().parse_args(["--optimizer", "nadam", "--momentum-decay", "1.0"])
-    assert optimizer_from_args(Optimizer("sgd", lr=0.01), args, None) == Optimizer("nadam", lr=0.01, momentum_decay=1.0)
+    changes = recipe_changes(args, None)
+    assert optimizer_with(Optimizer("sgd", lr=0.01), changes) == Optimizer("nadam", lr=0.01, momentum_decay=1.0)

@@ -96,7 +96,9 @@ class TorchModel:
                 outs.append(self._canonical(x))
         return outs
 
-    def _loss(self, batch: Batch) -> torch.Tensor:
+    def loss_tensor(self, batch: Batch) -> torch.Tensor:
+        """The training-mode loss (with l2) as a tensor still on the graph: ``train_step``
+        without ``.item()``, so that a CUDA graph can capture it."""
         self._load_masks(batch)
         self.net.train(True)
         loss = self.loss_fn(self.net(batch.x), batch.y)
@@ -106,7 +108,7 @@ class TorchModel:
 
     def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self._loss(batch)
+        loss = self.loss_tensor(batch)
         loss.backward()
         grads = {b.name: self._read(b, b.native.grad) for b in self.bindings if b.trainable}
         self.optimizer.zero_grad(set_to_none=True)
@@ -123,7 +125,7 @@ class TorchModel:
 
     def train_step(self, batch: Batch) -> float:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self._loss(batch)
+        loss = self.loss_tensor(batch)
         loss.backward()
         if self.recipe.clip is not None:
             clip_gradients(self.recipe.clip, self.trainable)
