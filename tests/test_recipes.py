@@ -404,6 +404,31 @@ def test_split_and_standardize_flags(tmp_path) -> None:
     ]
     assert main(args) == 0
     assert (out / "summary.csv").exists()
+    # the run folder re-runs exactly: the split and the raw scaling are part of its record
+    assert main(["--rerun", str(out), "--out", str(tmp_path / "again"), "--no-timing"]) == 0
+    assert main(["--rerun", str(out), "--out", str(tmp_path / "refused"), "--no-standardize"]) == 2
+
+
+def test_recipe_only_spec_with_a_task(tmp_path) -> None:
+    """--task NAME --spec FILE with only a recipe: the task's model and data, that recipe, and
+    the learning rate of every step in losses.csv."""
+    import pandas as pd
+
+    from netparity.cli import main
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "recipe:\n  optimizer: {name: sgd, lr: 0.02}\n  lr_schedule: {name: step, gamma: 0.5, per: epoch}\n"
+    )
+    out = tmp_path / "run"
+    args = ["--task", "regression", "--spec", str(recipe), "--epochs", "2", "--backends", "numpy,torch"]
+    assert main([*args, "--dtype", "float64", "--no-timing", "--out", str(out)]) == 0
+    lrs = pd.read_csv(out / "losses.csv").groupby(["backend", "epoch"]).lr.unique()
+    assert {tuple(v) for v in lrs} == {(0.02,), (0.01,)}
+    assert main(["--rerun", str(out), "--out", str(tmp_path / "again")]) == 0
+    layers = tmp_path / "m.yaml"
+    layers.write_text("input_shape: [10]\nlayers: [{type: Dense, units: 1}]\n")
+    assert main(["--task", "regression", "--spec", str(layers)]) == 2
 
 
 # ---------------------------------------------------------------- pytorch/examples' MNIST recipe
