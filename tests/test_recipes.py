@@ -317,7 +317,7 @@ def test_loss_string_and_object_forms() -> None:
     assert recipe_from_dict({"loss": {"name": "huber", "delta": 2.0}}).loss == Loss("huber", delta=2.0)
     assert Recipe("cross_entropy").loss == Loss("cross_entropy")  # the string form still builds
     assert str(Loss("huber", delta=2.0)) == "huber(delta=2.0)" and str(Loss("mse")) == "mse"
-    assert Loss("huber", delta=2.0) == "huber" != Loss("huber")  # a name compares by name only
+    assert Loss("huber", delta=2.0) == "huber" and Loss("huber", delta=2.0) != Loss("huber")  # a name: by name only
     for bad, message in [
         ({"name": "huber", "beta": 1.0}, "unknown field"),
         ({"name": "mse", "delta": 2.0}, "delta applies to huber only"),
