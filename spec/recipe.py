@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from netparity.spec.errors import SpecError
+from netparity.spec.errors import SpecError, quoted
+from netparity.spec.limits import check_finite_fields, check_seed
 
 LOSSES = ("mse", "mae", "huber", "bce", "cross_entropy")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adadelta", "nadam", "adamax")
@@ -38,14 +39,14 @@ EPSILON_MODES = {
 def _finite(owner: str, name: str, value: object, low: float | None = None, *, strict: bool = False) -> None:
     """A real number (not bool), finite, and >= low (> low when strict)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SpecError(f"{owner} {name} must be a finite number, got {value!r}")
+        raise SpecError(f"{owner} {name} must be a finite number, got {quoted(value)}")
     if low is not None and (value <= low if strict else value < low):
-        raise SpecError(f"{owner} {name} must be {'>' if strict else '>='} {low}, got {value!r}")
+        raise SpecError(f"{owner} {name} must be {'>' if strict else '>='} {low}, got {quoted(value)}")
 
 
 def _positive_int(owner: str, name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise SpecError(f"{owner} {name} must be a positive integer, got {value!r}")
+        raise SpecError(f"{owner} {name} must be a positive integer, got {quoted(value)}")
 
 
 @dataclass(frozen=True)
@@ -105,15 +106,16 @@ class Optimizer:
 
     def check(self) -> None:
         if self.name not in OPTIMIZERS:
-            raise SpecError(f"unknown optimizer {self.name!r} (known: {', '.join(OPTIMIZERS)})")
+            raise SpecError(f"unknown optimizer {quoted(self.name)} (known: {', '.join(OPTIMIZERS)})")
+        check_finite_fields(self, "optimizer")
         if isinstance(self.lr, bool) or not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise SpecError(f"optimizer lr must be a positive number, got {self.lr!r}")
+            raise SpecError(f"optimizer lr must be a positive number, got {quoted(self.lr)}")
         _finite("optimizer", "lr", self.lr, 0.0, strict=True)
         for name in ("momentum", "beta1", "beta2", "rho"):
             value = getattr(self, name)
             _finite("optimizer", name, value)
             if not 0 <= value < 1:
-                raise SpecError(f"optimizer {name} must be in [0, 1), got {value!r}")
+                raise SpecError(f"optimizer {name} must be in [0, 1), got {quoted(value)}")
         for name in ("weight_decay", "epsilon", "initial_accumulator", "momentum_decay"):
             _finite("optimizer", name, getattr(self, name), 0.0)
         if self.nesterov and self.momentum == 0:
@@ -129,7 +131,7 @@ class Optimizer:
         modes = EPSILON_MODES[self.name]
         if self.epsilon_mode not in modes:
             raise SpecError(
-                f"epsilon_mode {self.epsilon_mode!r} does not apply to {self.name} (known: {', '.join(modes)})"
+                f"epsilon_mode {quoted(self.epsilon_mode)} does not apply to {self.name} (known: {', '.join(modes)})"
             )
 
 
@@ -168,28 +170,29 @@ class Schedule:
 
     def check(self, lr: float) -> None:
         where = f"lr_schedule {self.name}"
+        check_finite_fields(self, "lr_schedule")
         if self.name not in SCHEDULES:
-            raise SpecError(f"unknown lr_schedule {self.name!r} (known: {', '.join(SCHEDULES)})")
+            raise SpecError(f"unknown lr_schedule {quoted(self.name)} (known: {', '.join(SCHEDULES)})")
         if self.per not in ("epoch", "step"):
-            raise SpecError(f"{where}: per must be 'epoch' or 'step', got {self.per!r}")
+            raise SpecError(f"{where}: per must be 'epoch' or 'step', got {quoted(self.per)}")
         if self.name == "step":
             _positive_int(where, "step_size", self.step_size)
         if self.name in ("step", "exponential"):
             _finite(where, "gamma", self.gamma, 0.0, strict=True)
             if self.gamma > 1:
-                raise SpecError(f"{where}: gamma must be in (0, 1], got {self.gamma!r}")
+                raise SpecError(f"{where}: gamma must be in (0, 1], got {quoted(self.gamma)}")
         if self.name == "linear_warmup":
             _positive_int(where, "warmup_steps", self.warmup_steps)
             _finite(where, "start_factor", self.start_factor, 0.0, strict=True)
             if self.start_factor > 1:
-                raise SpecError(f"{where}: start_factor must be in (0, 1], got {self.start_factor!r}")
+                raise SpecError(f"{where}: start_factor must be in (0, 1], got {quoted(self.start_factor)}")
             if self.then not in ("constant", "cosine"):
-                raise SpecError(f"{where}: then must be 'constant' or 'cosine', got {self.then!r}")
+                raise SpecError(f"{where}: then must be 'constant' or 'cosine', got {quoted(self.then)}")
         if self.cosine:
             _positive_int(where, "t_max", self.t_max)
             _finite(where, "eta_min", self.eta_min, 0.0)
             if self.eta_min >= lr:
-                raise SpecError(f"{where}: eta_min must be below the optimizer's lr {lr}, got {self.eta_min!r}")
+                raise SpecError(f"{where}: eta_min must be below the optimizer's lr {lr}, got {quoted(self.eta_min)}")
 
     def last_k(self, epochs: int, steps_per_epoch: int) -> int:
         """The largest k a run of ``epochs`` epochs of ``steps_per_epoch`` steps reaches."""
@@ -242,13 +245,14 @@ class Clip:
     epsilon: float = 0.0
 
     def check(self) -> None:
+        check_finite_fields(self, "clip")
         if (self.norm is None) == (self.value is None):
             raise SpecError('clip needs exactly one of "norm" or "value"')
         for name in ("norm", "value"):
             if getattr(self, name) is not None:
                 _finite("clip", name, getattr(self, name), 0.0, strict=True)
         if self.scope not in ("global", "per_tensor"):
-            raise SpecError(f"clip scope must be 'global' or 'per_tensor', got {self.scope!r}")
+            raise SpecError(f"clip scope must be 'global' or 'per_tensor', got {quoted(self.scope)}")
         if self.value is not None and self.scope != "global":
             raise SpecError("clip scope applies to norm clipping only")
         _finite("clip", "epsilon", self.epsilon, 0.0)
@@ -309,8 +313,9 @@ class Loss:
         return {"cross_entropy": "classification", "bce": "binary"}.get(self.name, "regression")
 
     def check(self) -> None:
+        check_finite_fields(self, "loss")
         if self.name not in LOSSES:
-            raise SpecError(f"unknown loss {self.name!r} (known: {', '.join(LOSSES)})")
+            raise SpecError(f"unknown loss {quoted(self.name)} (known: {', '.join(LOSSES)})")
         _finite(f"loss {self.name}", "delta", self.delta, 0.0, strict=True)
         if self.delta != 1.0 and self.name != "huber":
             raise SpecError(f"delta applies to huber only, not {self.name}")
@@ -320,7 +325,7 @@ class Loss:
         if self.label_smoothing and self.name != "cross_entropy":
             raise SpecError(f"label_smoothing applies to cross_entropy only, not {self.name}")
         if self.label_smoothing > 1:
-            raise SpecError(f"label_smoothing must be in [0, 1], got {self.label_smoothing!r}")
+            raise SpecError(f"label_smoothing must be in [0, 1], got {quoted(self.label_smoothing)}")
 
 
 @dataclass(frozen=True)
@@ -348,9 +353,11 @@ class Recipe:
 
     def check(self) -> None:
         if not isinstance(self.loss, Loss):
-            raise SpecError(f"loss must be a name or an object like {{'name': 'mse'}}, got {self.loss!r}")
+            raise SpecError(f"loss must be a name or an object like {{'name': 'mse'}}, got {quoted(self.loss)}")
         self.loss.check()
         self.optimizer.check()
+        check_finite_fields(self, "recipe")
+        check_seed(self.shuffle_seed, "recipe shuffle_seed")
         for name in ("epochs", "batch_size"):
             _positive_int("recipe", name, getattr(self, name))
         _finite("recipe", "l2", self.l2, 0.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 from netparity.backends.base import Batch, Binding, unique_natives
-from netparity.backends.tf.layers import Ctx, build_layer
+from netparity.backends.tf.layers import Ctx, build_layer, replaced_activations
 from netparity.backends.tf.layers.dropout import find_dropouts
 from netparity.backends.tf.losses import make_loss
 from netparity.backends.tf.optim import clip_gradients, describe, describe_clip, make_optimizer
@@ -48,6 +48,7 @@ class TfModel(TfStaging, tf.Module):
             "layers": "raw TF ops on tf.Variable (tf.Module)",
             "optimizer": describe(self.optimizer),
             "loss": loss_name,
+            **replaced_activations(spec, dtype),
         }
         if recipe.lr_schedule is not None:
             self.implementation["lr_schedule"] = f"tf ops (optim.schedule_lr), per {recipe.lr_schedule.per}"

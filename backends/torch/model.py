@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from netparity.backends.base import Batch, Binding, unique_natives
-from netparity.backends.torch.layers import Ctx, build_layer
+from netparity.backends.torch.layers import Ctx, build_layer, replacements
 from netparity.backends.torch.layers.dropout import MaskedDropout
 from netparity.backends.torch.layout import NCHW
 from netparity.backends.torch.losses import make_loss
@@ -34,7 +34,12 @@ class TorchModel:
         self.loss_fn, loss_name = make_loss(recipe.loss)
         self.optimizer = make_optimizer(recipe.optimizer, trainable)
         self.scheduler, schedule_name = make_scheduler(recipe.lr_schedule, self.optimizer)
-        self.implementation = {"layers": "torch.nn", "optimizer": describe(self.optimizer), "loss": loss_name}
+        self.implementation = {
+            "layers": "torch.nn",
+            "optimizer": describe(self.optimizer),
+            "loss": loss_name,
+            **replacements(spec, self.dtype, self.device),
+        }
         if self.scheduler is not None:
             self.implementation["lr_schedule"] = schedule_name
         if recipe.clip is not None:
