@@ -113,7 +113,23 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--spec", default=None, help="your own model (and recipe) as a JSON or YAML file")
     p.add_argument("--data", default=None, help="your own data: a CSV of numeric features plus --target")
     p.add_argument("--target", default=None, help="the --data column to predict")
-    p.add_argument("--loss", default=None, help="mse (regression) or cross_entropy (classification) for --spec/--data")
+    p.add_argument(
+        "--loss",
+        default=None,
+        help="mse, mae, huber, bce or cross_entropy for --spec/--data (the spec's recipe may give an object)",
+    )
+    p.add_argument(
+        "--split",
+        default=None,
+        help="--data: the training share of the rows (default 0.8, seeded), or none (train and test on every row)",
+    )
+    p.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="--data: standardize features (and a regression target) on the training rows (default; "
+        "--no-standardize keeps the raw values)",
+    )
     p.add_argument(
         "--rerun",
         default=None,
@@ -217,11 +233,15 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     if args.device not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {quoted(args.device)} (known: cpu, cuda)")
     port_cli.check_args(args)
-    custom = args.spec is not None or args.data is not None or args.model is not None
+    # --task with a recipe-only --spec trains the task's model and data by that recipe
+    recipe_only = args.task is not None and args.spec is not None and args.data is None
+    custom = (args.spec is not None and not recipe_only) or args.data is not None or args.model is not None
     if custom and args.task is not None:
         raise UsageError("--task and --spec/--data exclude each other: a custom run has its own model and data")
     if args.target is not None and args.data is None:
         raise UsageError("--target needs --data FILE.csv")
+    if (args.split is not None or not args.standardize) and args.data is None:
+        raise UsageError("--split and --no-standardize apply to --data FILE.csv")
     if args.loss is not None and not custom:
         raise UsageError("--loss applies to --spec/--data runs; a built-in task has its own loss")
     task_name = "custom" if custom else args.task or "regression"
@@ -239,11 +259,23 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         task, initial, imported_line = port_cli.model_task(args)
         print(imported_line, flush=True)
     elif task_def is None:
-        from netparity.spec.files import custom_task
+        from netparity.spec.files import custom_task, parse_split
 
-        task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=args.seed)
+        split, standardize = parse_split(args.split), args.standardize
+        task = custom_task(
+            args.spec, args.data, args.target, loss=args.loss, seed=args.seed, split=split, standardize=standardize
+        )
     else:
         task = task_def.build(args.seed)
+        if recipe_only:
+            from netparity.spec.files import task_with_recipe_file
+
+            task = task_with_recipe_file(task, args.spec)
+            if task is None:
+                raise UsageError(
+                    "--task and --spec/--data exclude each other: a custom run has its own model and data "
+                    "(a --spec holding only a recipe may go with --task)"
+                )
     if args.model is None and saved is None:
         initial = port_cli.weights_for(args, task)
     lrs = parse_lrs(args.lr)
