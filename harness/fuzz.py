@@ -219,7 +219,7 @@ def _optimizer(rng: Rng) -> dict[str, Any]:
         opt["nesterov"] = name == "sgd" and bool(rng.random() < 0.5)
     if name == "rmsprop":
         opt["centered"] = bool(rng.random() < 0.5)
-    if name in ("adam", "adamw"):
+    if name in ("adam", "adamw", "nadam", "adamax"):
         opt["beta1"], opt["beta2"] = _choice(rng, ((0.9, 0.999), (0.8, 0.99)))
     opt["epsilon_mode"] = _choice(rng, EPSILON_MODES[name])
     if rng.random() < 0.3 or name == "adamw":

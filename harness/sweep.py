@@ -183,9 +183,11 @@ def run_sweep(
     runner: Any = None,
     parallel: int = 1,
     progress: Callable[[str, int, int], None] | None = None,
+    params: dict[str, np.ndarray] | None = None,
 ) -> SweepResult:
     """Every point of ``axes`` (``base(seed)`` builds the task) into ``out_dir/<point>/``; then
-    campaign.csv, sweep.png, spread.png and report.md. Points with timing run one at a time."""
+    campaign.csv, sweep.png, spread.png and report.md. Points with timing run one at a time.
+    ``params``: fixed initial weights (an imported model's) instead of each point's seeded ones."""
     from netparity.harness.campaign import in_flight
 
     start = time.perf_counter()
@@ -198,7 +200,7 @@ def run_sweep(
         if stop.is_set():
             return None
         cfg = point_config(config, point)
-        result = run(point_task(base, point, cfg), backends, cfg, runner=runner, progress=progress)
+        result = run(point_task(base, point, cfg), backends, cfg, runner=runner, progress=progress, params=params)
         if result.interrupted:
             stop.set()
         sub = out_dir / point_name(point)

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from netparity import __version__
+from netparity import __version__, port_cli
 from netparity.backends import BACKENDS, installed_reason, unavailable_reason
 from netparity.backends.base import DTYPES
 from netparity.campaign import add_campaign_args, check_campaign_args, fuzz_command, sweep_axes
@@ -31,6 +31,8 @@ from netparity.spec.limits import check_memory, check_seed, check_threads
 from netparity.spec.tasks import TASKS, get_task
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from netparity.harness.native import NativeDefaults
     from netparity.harness.overrides import RecipeChanges
     from netparity.harness.report import RunFolder
@@ -113,7 +115,23 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--spec", default=None, help="your own model (and recipe) as a JSON or YAML file")
     p.add_argument("--data", default=None, help="your own data: a CSV of numeric features plus --target")
     p.add_argument("--target", default=None, help="the --data column to predict")
-    p.add_argument("--loss", default=None, help="mse (regression) or cross_entropy (classification) for --spec/--data")
+    p.add_argument(
+        "--loss",
+        default=None,
+        help="mse, mae, huber, bce or cross_entropy for --spec/--data (the spec's recipe may give an object)",
+    )
+    p.add_argument(
+        "--split",
+        default=None,
+        help="--data: the training share of the rows (default 0.8, seeded), or none (train and test on every row)",
+    )
+    p.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="--data: standardize features (and a regression target) on the training rows (default; "
+        "--no-standardize keeps the raw values)",
+    )
     p.add_argument(
         "--rerun",
         default=None,
@@ -121,7 +139,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="re-run a run folder exactly (its spec.json); only --out, --no-timing and --isolate apply",
     )
     add_recipe_args(p)
-    add_campaign_args(p)  # --sweep, --fuzz, --fuzz-seed, --cluster, --parallel (issue 17)
+    port_cli.add_args(p)  # issue 13: --model, --input-shape, --weights, --export, --export-trained
+    add_campaign_args(p)  # issue 17: --sweep, --fuzz, --fuzz-seed, --cluster, --parallel
     return p
 
 
@@ -216,11 +235,16 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     check_seed(args.seed, "--seed")
     if args.device not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {quoted(args.device)} (known: cpu, cuda)")
-    custom = args.spec is not None or args.data is not None
+    port_cli.check_args(args)
+    # --task with a recipe-only --spec trains the task's model and data by that recipe
+    recipe_only = args.task is not None and args.spec is not None and args.data is None
+    custom = (args.spec is not None and not recipe_only) or args.data is not None or args.model is not None
     if custom and args.task is not None:
         raise UsageError("--task and --spec/--data exclude each other: a custom run has its own model and data")
     if args.target is not None and args.data is None:
         raise UsageError("--target needs --data FILE.csv")
+    if (args.split is not None or not args.standardize) and args.data is None:
+        raise UsageError("--split and --no-standardize apply to --data FILE.csv")
     if args.loss is not None and not custom:
         raise UsageError("--loss applies to --spec/--data runs; a built-in task has its own loss")
     check_campaign_args(args, custom)
@@ -233,22 +257,58 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from netparity.harness.report import ReportError, RunFolder
     from netparity.harness.run import RunConfig, backends_to_run, with_overrides
 
+    initial = None  # canonical initial parameters: None for the seeded initializer
+    if saved is not None:
+        task = saved.task
+        initial = port_cli.rerun_params(saved.folder, task)
+    elif args.model is not None:
+        task, initial, imported_line = port_cli.model_task(args)
+        print(imported_line, flush=True)
+    elif task_def is None:
+        from netparity.spec.files import custom_task, parse_split
+
+        split, standardize = parse_split(args.split), args.standardize
+        task = custom_task(
+            args.spec, args.data, args.target, loss=args.loss, seed=args.seed, split=split, standardize=standardize
+        )
+    else:
+        task = task_def.build(args.seed)
+        if recipe_only:
+            from netparity.spec.files import task_with_recipe_file
+
+            task = task_with_recipe_file(task, args.spec)
+            if task is None:
+                raise UsageError(
+                    "--task and --spec/--data exclude each other: a custom run has its own model and data "
+                    "(a --spec holding only a recipe may go with --task)"
+                )
+    if args.model is None and saved is None:
+        initial = port_cli.weights_for(args, task)
     lrs = parse_lrs(args.lr)
     axes = sweep_axes(args.sweep, lrs)
     changes = recipe_changes(args, lr=lrs[0] if len(lrs) == 1 else None)
+    first = task  # as built for --seed, before the recipe overrides
 
     def build(seed: int) -> TaskInstance:
-        """The task with every command-line override (a sweep builds one per seed)."""
-        if saved is not None:
-            task = saved.task
-        elif task_def is None:
-            from netparity.spec.files import custom_task
+        """The task with every command-line override; a sweep over seeds rebuilds it for each
+        seed (a saved run or an imported model keeps its own)."""
+        t = first
+        if seed != args.seed and saved is None and args.model is None:
+            if task_def is None:
+                from netparity.spec.files import custom_task, parse_split
 
-            task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=seed)
-        else:
-            task = task_def.build(seed)
-        task = apply_changes(task, changes)
-        return with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)
+                split, standardize = parse_split(args.split), args.standardize
+                t = custom_task(
+                    args.spec, args.data, args.target, loss=args.loss, seed=seed, split=split, standardize=standardize
+                )
+            else:
+                t = task_def.build(seed)
+                if recipe_only:
+                    from netparity.spec.files import task_with_recipe_file
+
+                    t = task_with_recipe_file(t, args.spec)
+        t = apply_changes(t, changes)
+        return with_overrides(t, epochs=args.epochs, batch_size=args.batch_size)
 
     task = build(args.seed)
     sweep = (axes, build, args.isolate) if axes else None  # --isolate unsaid: a sweep runs on the worker pool
@@ -278,7 +338,9 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     except ReportError as err:
         raise UsageError(str(err)) from None
     with folder:
-        return _run(args, task, backends, names, sweep, native, folder, config, changes, pinned, saved, task_name)
+        return _run(
+            args, task, backends, names, sweep, native, folder, config, changes, pinned, saved, task_name, initial
+        )
 
 
 def _run(
@@ -294,6 +356,7 @@ def _run(
     pinned: set[str],
     saved: SavedRun | None,
     task_name: str,
+    initial: dict[str, np.ndarray] | None,
 ) -> int:
     """The run into its held folder; Ctrl-C writes what finished and raises Interrupted."""
     from netparity.harness.progress import TrainingProgress
@@ -319,7 +382,9 @@ def _run(
             # points side by side only on persistent workers: a fresh process per backend (or this
             # process) keeps one point at a time, so that Ctrl-C stops exactly the running one
             parallel = args.parallel if isolate is None or args.cluster else 1
-            swept = run_sweep(build, axes, backends, config, out_dir, runner=engine, parallel=parallel, progress=bar)
+            swept = run_sweep(
+                build, axes, backends, config, out_dir, runner=engine, parallel=parallel, progress=bar, params=initial
+            )
         finally:
             engine.close()
         bar.close()
@@ -329,7 +394,14 @@ def _run(
         print(sweep_console(swept.table))
         print(f"report: {out_dir}")
         return 0 if swept.ok else 1
-    result = run(task, backends, config, progress=bar, task_for=native.task_for(task) if native else None)
+    result = run(
+        task,
+        backends,
+        config,
+        progress=bar,
+        task_for=native.task_for(task) if native else None,
+        params=initial,
+    )
     bar.close()
     if native:  # the defaults that differed: in each reason, defaults.csv and spec.json
         native.annotate(result)
@@ -339,7 +411,7 @@ def _run(
     from netparity.harness.environment import environment
 
     ok = native.ok(result) if native else result.ok
-    source = saved.record["source"] if saved else data_source(args, task_name)
+    source = saved.record["source"] if saved else port_cli.data_source(args) or data_source(args, task_name)
     extra = {
         "defaults": changes.defaults,
         "rerun": record(source, task, backends, config, defaults=changes.defaults, pinned=pinned),
@@ -348,6 +420,8 @@ def _run(
     if saved:
         extra["rerun_of"] = str(saved.folder)
     tables = write_report(result, out_dir, extra=extra, ok=ok)
+    # params npz, --export and the certificate, inside the held folder (before finish)
+    exported_ok = result.interrupted or port_cli.finish(args, task, result, out_dir, initial)
     folder.finish()
     if result.interrupted:
         raise Interrupted(interrupted.format(out=out_dir))
@@ -357,4 +431,4 @@ def _run(
         from netparity.rerun import same_losses
 
         print(f"rerun of {saved.folder}: {same_losses(saved.folder, out_dir)}")
-    return 0 if ok else 1
+    return 0 if ok and exported_ok else 1
