@@ -29,6 +29,8 @@ from netparity.spec.limits import check_memory, check_seed, check_threads
 from netparity.spec.tasks import TASKS, get_task
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from netparity.harness.native import NativeDefaults
     from netparity.harness.overrides import RecipeChanges
     from netparity.harness.report import RunFolder
@@ -111,7 +113,23 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--spec", default=None, help="your own model (and recipe) as a JSON or YAML file")
     p.add_argument("--data", default=None, help="your own data: a CSV of numeric features plus --target")
     p.add_argument("--target", default=None, help="the --data column to predict")
-    p.add_argument("--loss", default=None, help="mse (regression) or cross_entropy (classification) for --spec/--data")
+    p.add_argument(
+        "--loss",
+        default=None,
+        help="mse, mae, huber, bce or cross_entropy for --spec/--data (the spec's recipe may give an object)",
+    )
+    p.add_argument(
+        "--split",
+        default=None,
+        help="--data: the training share of the rows (default 0.8, seeded), or none (train and test on every row)",
+    )
+    p.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="--data: standardize features (and a regression target) on the training rows (default; "
+        "--no-standardize keeps the raw values)",
+    )
     p.add_argument(
         "--rerun",
         default=None,
@@ -215,11 +233,15 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     if args.device not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {quoted(args.device)} (known: cpu, cuda)")
     port_cli.check_args(args)
-    custom = args.spec is not None or args.data is not None or args.model is not None
+    # --task with a recipe-only --spec trains the task's model and data by that recipe
+    recipe_only = args.task is not None and args.spec is not None and args.data is None
+    custom = (args.spec is not None and not recipe_only) or args.data is not None or args.model is not None
     if custom and args.task is not None:
         raise UsageError("--task and --spec/--data exclude each other: a custom run has its own model and data")
     if args.target is not None and args.data is None:
         raise UsageError("--target needs --data FILE.csv")
+    if (args.split is not None or not args.standardize) and args.data is None:
+        raise UsageError("--split and --no-standardize apply to --data FILE.csv")
     if args.loss is not None and not custom:
         raise UsageError("--loss applies to --spec/--data runs; a built-in task has its own loss")
     task_name = "custom" if custom else args.task or "regression"
@@ -237,14 +259,25 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         task, initial, imported_line = port_cli.model_task(args)
         print(imported_line, flush=True)
     elif task_def is None:
-        from netparity.spec.files import custom_task
+        from netparity.spec.files import custom_task, parse_split
 
-        task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=args.seed)
+        split, standardize = parse_split(args.split), args.standardize
+        task = custom_task(
+            args.spec, args.data, args.target, loss=args.loss, seed=args.seed, split=split, standardize=standardize
+        )
     else:
         task = task_def.build(args.seed)
+        if recipe_only:
+            from netparity.spec.files import task_with_recipe_file
+
+            task = task_with_recipe_file(task, args.spec)
+            if task is None:
+                raise UsageError(
+                    "--task and --spec/--data exclude each other: a custom run has its own model and data "
+                    "(a --spec holding only a recipe may go with --task)"
+                )
     if args.model is None and saved is None:
         initial = port_cli.weights_for(args, task)
-    args.initial_params = initial  # for _run: the run starts from these (issue 13)
     lrs = parse_lrs(args.lr)
     changes = recipe_changes(args, lr=lrs[0] if len(lrs) == 1 else None)
     task = apply_changes(task, changes)
@@ -275,7 +308,9 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     except ReportError as err:
         raise UsageError(str(err)) from None
     with folder:
-        return _run(args, task, backends, names, lrs, native, folder, config, changes, pinned, saved, task_name)
+        return _run(
+            args, task, backends, names, lrs, native, folder, config, changes, pinned, saved, task_name, initial
+        )
 
 
 def _run(
@@ -291,6 +326,7 @@ def _run(
     pinned: set[str],
     saved: SavedRun | None,
     task_name: str,
+    initial: dict[str, np.ndarray] | None,
 ) -> int:
     """The run into its held folder; Ctrl-C writes what finished and raises Interrupted."""
     from netparity.harness.progress import TrainingProgress
@@ -312,7 +348,7 @@ def _run(
         stopped: list[bool] = []
 
         def run_one(t):
-            result = run(t, backends, config, progress=bar, params=args.initial_params)
+            result = run(t, backends, config, progress=bar, params=initial)
             stopped.append(result.interrupted)
             return result
 
@@ -330,7 +366,7 @@ def _run(
         config,
         progress=bar,
         task_for=native.task_for(task) if native else None,
-        params=args.initial_params,
+        params=initial,
     )
     bar.close()
     if native:  # the defaults that differed: in each reason, defaults.csv and spec.json
@@ -351,7 +387,7 @@ def _run(
         extra["rerun_of"] = str(saved.folder)
     tables = write_report(result, out_dir, extra=extra, ok=ok)
     # params npz, --export and the certificate, inside the held folder (before finish)
-    exported_ok = result.interrupted or port_cli.finish(args, task, result, out_dir, args.initial_params)
+    exported_ok = result.interrupted or port_cli.finish(args, task, result, out_dir, initial)
     folder.finish()
     if result.interrupted:
         raise Interrupted(interrupted.format(out=out_dir))
