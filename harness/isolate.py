@@ -11,6 +11,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 import numpy as np
+from netparity.backends import prepare_process
 from netparity.harness.run import BackendResult, RunConfig, run_backend
 from netparity.spec.tasks import TaskInstance
 
@@ -41,8 +42,14 @@ def run_isolated(
         except Exception:
             progress = None
     try:
-        return in_fresh_process(target, name, task, params, config, progress)
+        return in_fresh_process(_prepared, target, name, task, params, config, progress)
     except BrokenProcessPool:
         return BackendResult(
             name, status="failed", reason="its process died (a crash in the framework, or out of memory)"
         )
+
+
+def _prepared(target: Callable[..., BackendResult], name: str, *args: object) -> BackendResult:
+    """In the fresh process: let the backend set it up first (e.g. Keras's engine), then run."""
+    prepare_process(name)
+    return target(name, *args)

@@ -48,6 +48,12 @@ NATIVE_OPTIMIZER_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
         "adam": {"epsilon": 1e-7, "epsilon_mode": "hat", "decoupled_weight_decay": True},
         "adamw": {"epsilon": 1e-7, "epsilon_mode": "hat", "weight_decay": 0.004},
     },
+    "jax": {  # optax.* aliases (rmsprop: optax's eps_in_sqrt=True default)
+        "adagrad": {"initial_accumulator": 0.1, "epsilon": 1e-7, "epsilon_mode": "inside"},
+        "rmsprop": {"rho": 0.9, "epsilon": 1e-8, "epsilon_mode": "inside"},
+        "adam": {"epsilon": 1e-8, "epsilon_mode": "outside"},
+        "adamw": {"epsilon": 1e-8, "epsilon_mode": "outside", "weight_decay": 1e-4},
+    },
     "tf": {  # tf.compat.v1.train.*Optimizer defaults on the same kernels (no AdamW there)
         "adagrad": {"initial_accumulator": 0.1, "epsilon": 0.0},
         "rmsprop": {"rho": 0.9, "epsilon": 1e-10, "epsilon_mode": "inside"},
@@ -62,6 +68,10 @@ NATIVE_LAYER_DEFAULTS: dict[str, dict[type, dict[str, object]]] = {
     "torch": {L.BatchNorm: {"epsilon": 1e-5, "momentum": 0.9}, L.LayerNorm: {"epsilon": 1e-5}},
     "keras": {L.BatchNorm: {"epsilon": 1e-3, "momentum": 0.99}, L.LayerNorm: {"epsilon": 1e-3}},
 }
+# Keras on JAX and torch: the same keras.optimizers and keras.layers, the same defaults
+for _engine in ("keras-jax", "keras-torch"):
+    NATIVE_OPTIMIZER_DEFAULTS[_engine] = NATIVE_OPTIMIZER_DEFAULTS["keras"]
+    NATIVE_LAYER_DEFAULTS[_engine] = NATIVE_LAYER_DEFAULTS["keras"]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import importlib
 
 import numpy as np
 import pytest
-from conftest import backend_params, require
+from conftest import backend_params, layout_module, require
 from netparity.backends.base import LayoutTable
 from netparity.spec import layers as L
 from netparity.spec.init import init_params
@@ -43,10 +43,10 @@ ZOO = {
 }
 
 
-@pytest.mark.parametrize("backend", backend_params(("torch", "tf", "keras")))
+@pytest.mark.parametrize("backend", backend_params(("torch", "tf", "jax", "keras")))
 def test_layout_table_round_trips(backend: str) -> None:
     require(backend)
-    table: LayoutTable = importlib.import_module(f"netparity.backends.{backend}.layout").LAYOUTS
+    table: LayoutTable = importlib.import_module(layout_module(backend)).LAYOUTS
     rng = np.random.default_rng(0)
     for (kind, param), layout in table.items():
         shape = (3, 2, 4, 5) if kind == "conv2d" else (6, 9)  # kernels: 4-D for conv, else matrices

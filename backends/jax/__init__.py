@@ -23,7 +23,7 @@ def xla_started() -> bool:
 
 def enable_float64(dtype: str) -> None:
     """float64 needs jax_enable_x64: without it JAX silently makes every float64 array float32
-    (docs/semantics.md §16). The switch is process-wide and stays on; float32 models keep
+    (docs/semantics.md, Keras engines and JAX). The switch is process-wide and stays on; float32 models keep
     float32 because every array they make has an explicit dtype."""
     import jax
 

@@ -63,7 +63,9 @@ def scale_by_adam_eps_hat(b1: float, b2: float, eps: float) -> optax.GradientTra
 
         def direction(m: jax.Array, v: jax.Array) -> jax.Array:
             tt = t.astype(m.dtype)
-            factor = jnp.sqrt(1 - jnp.power(jnp.asarray(b2, m.dtype), tt)) / (1 - jnp.power(jnp.asarray(b1, m.dtype), tt))
+            factor = jnp.sqrt(1 - jnp.power(jnp.asarray(b2, m.dtype), tt)) / (
+                1 - jnp.power(jnp.asarray(b1, m.dtype), tt)
+            )
             return factor * m / (jnp.sqrt(v) + eps)
 
         return jax.tree.map(direction, mu, nu), AdamState(t, mu, nu)
@@ -84,7 +86,12 @@ def make_optimizer(opt: Optimizer) -> tuple[optax.GradientTransformation, str]:
         if opt.epsilon_mode == "inside":
             parts.append((optax.scale_by_rss(opt.initial_accumulator, opt.epsilon), "scale_by_rss"))
         else:
-            parts.append((scale_by_rss_eps_outside(opt.initial_accumulator, opt.epsilon), "hand-written scale_by_rss_eps_outside"))
+            parts.append(
+                (
+                    scale_by_rss_eps_outside(opt.initial_accumulator, opt.epsilon),
+                    "hand-written scale_by_rss_eps_outside",
+                )
+            )
     elif opt.name == "rmsprop":
         inside = opt.epsilon_mode == "inside"
         rms = optax.scale_by_stddev if opt.centered else optax.scale_by_rms

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import keras
 from netparity.backends.base import Binding, LayerRegistry
+from netparity.backends.keras.engines import Engine
 from netparity.backends.keras.layout import layout_for
 from netparity.spec.layers import Layer, Shape
 from netparity.spec.recipe import Recipe
@@ -24,6 +25,7 @@ class Ctx:
     in_shape: Shape
     dtype: str
     recipe: Recipe
+    engine: Engine
 
     def bind(self, param: str, variable: keras.Variable, trainable: bool = True) -> Binding:
         name = self.prefix + param

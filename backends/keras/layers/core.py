@@ -72,7 +72,9 @@ class Residual(keras.layers.Layer):
 def residual(layer: L.Residual, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
     natives, binders = [], []
     for j, (inner, shape) in enumerate(zip(layer.layers, layer.inner_shapes(ctx.in_shape), strict=True)):
-        native, binder = build_layer(inner, Ctx(f"{ctx.prefix}{j}.{inner.kind}.", shape, ctx.dtype, ctx.recipe))
+        native, binder = build_layer(
+            inner, Ctx(f"{ctx.prefix}{j}.{inner.kind}.", shape, ctx.dtype, ctx.recipe, ctx.engine)
+        )
         natives.append(native)
         binders.append(binder)
     return Residual(natives, dtype=ctx.dtype), lambda: [b for binder in binders for b in binder()]
