@@ -36,6 +36,10 @@ class Engine(Protocol):
         """The keras Embedding class whose table gradient is dense (canonical Adam)."""
         ...
 
+    def attention_class(self, dtype: str) -> type:
+        """The keras MultiHeadAttention class that computes in ``dtype``."""
+        ...
+
     def loss_and_grads(self, model: Any, batch: Batch) -> tuple[float, list[Any]]:
         """Training-mode loss and the gradient of each of ``model.net.trainable_variables``."""
         ...

@@ -4,7 +4,9 @@ jax.jit-compiled with the Dropout masks as arguments: train_on_batch's compiled 
 takes only (x, y), and a mask that is no argument would be baked into the trace.
 
 float64 care (docs/semantics.md, Keras engines and JAX): jax_enable_x64 must be on, or every float64 array
-Keras makes is silently float32; floatx and np.float64 hyper-parameters as on TF."""
+Keras makes is silently float32; floatx and np.float64 hyper-parameters as on TF; and
+MultiHeadAttention must not take its fused path, jax.nn.dot_product_attention, whose
+softmax is "always carried out in fp32" (ExplicitSoftmaxMultiHeadAttention)."""
 
 from __future__ import annotations
 
@@ -37,6 +39,15 @@ class JaxEngine:
         import keras
 
         return keras.layers.Embedding  # jax.grad of take is already the dense gradient
+
+    def attention_class(self, dtype: str) -> type:
+        import keras
+
+        if dtype != "float64":
+            return keras.layers.MultiHeadAttention
+        from netparity.backends.keras.layers.attention import ExplicitSoftmaxMultiHeadAttention
+
+        return ExplicitSoftmaxMultiHeadAttention
 
     def _compiled(self, model):
         """(loss_and_grads, step), jitted once per model."""

@@ -51,6 +51,11 @@ class TfEngine:
     def embedding_class(self) -> type:
         return DenseGradientEmbedding
 
+    def attention_class(self, dtype: str) -> type:
+        import keras
+
+        return keras.layers.MultiHeadAttention
+
     def loss_and_grads(self, model, batch: Batch) -> tuple[float, list]:
         trainable = model.net.trainable_variables
         with tf.GradientTape() as tape:

@@ -32,6 +32,11 @@ class TorchEngine:
 
         return keras.layers.Embedding  # torch's index_select backward is already a dense gradient
 
+    def attention_class(self, dtype: str) -> type:
+        import keras
+
+        return keras.layers.MultiHeadAttention
+
     def loss_and_grads(self, model, batch: Batch) -> tuple[float, list]:
         trainable = model.net.trainable_variables
         for v in trainable:
