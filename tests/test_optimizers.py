@@ -200,6 +200,20 @@ IMPLEMENTATIONS = [
     ("keras", Optimizer("sgd", momentum=0.9), "keras.optimizers.SGD"),
     ("keras", Optimizer("sgd", momentum=0.9, weight_decay=0.1), "keras subclass CoupledDecaySGD"),
     ("keras", Optimizer("sgd", weight_decay=0.1), "keras.optimizers.SGD"),
+    ("keras-jax", Optimizer("adam"), "keras subclass TorchStyleAdam of keras.optimizers.Adam"),
+    ("keras-torch", Optimizer("adam", epsilon_mode="hat"), "keras.optimizers.Adam"),
+    ("jax", Optimizer("adam"), "optax.chain(scale_by_adam, scale_by_learning_rate)"),
+    ("jax", Optimizer("adam", epsilon_mode="hat"), "optax.chain(hand-written scale_by_adam_eps_hat, "),
+    ("jax", Optimizer("adagrad"), "optax.chain(hand-written scale_by_rss_eps_outside, "),
+    ("jax", Optimizer("adagrad", epsilon_mode="inside"), "optax.chain(scale_by_rss, "),
+    ("jax", Optimizer("rmsprop", momentum=0.9), "optax.chain(scale_by_rms(eps_in_sqrt=False), trace(0.9), "),
+    (
+        "jax",
+        Optimizer("rmsprop", epsilon_mode="inside", centered=True),
+        "optax.chain(scale_by_stddev(eps_in_sqrt=True)",
+    ),
+    ("jax", Optimizer("sgd", momentum=0.9, weight_decay=0.1), "optax.chain(add_decayed_weights(0.1), trace(0.9, "),
+    ("jax", Optimizer("adamw", weight_decay=0.01), "optax.chain(scale_by_adam, add_decayed_weights(0.01), "),
 ]
 
 

@@ -65,6 +65,10 @@ class JaxModel:
         return optax.apply_updates(p, updates), new_state, opt_state, loss
 
     def _next_key(self) -> jax.Array:
+        """A fresh key for Dropout's own masks; models without Dropout reuse one (a split
+        per step is a dispatch of its own)."""
+        if not self.dropouts:
+            return self.key
         self.key, key = jax.random.split(self.key)
         return key
 
