@@ -20,7 +20,7 @@ def backend_folder(name: str) -> str:
     return name.split("-", 1)[0]
 
 
-def _backend_object(name: str) -> Backend:
+def backend_object(name: str) -> Backend:
     """The backend object without checking that it can run: a folder's ``BACKEND``, or for a
     name "folder-variant" its ``VARIANTS[variant]``. Importing a folder imports no framework."""
     folder, _, variant = name.partition("-")
@@ -31,7 +31,7 @@ def _backend_object(name: str) -> Backend:
 def prepare_process(name: str) -> None:
     """Set up a fresh process to run backend ``name`` before any framework is imported (e.g.
     KERAS_BACKEND for a Keras engine); a no-op for backends that need nothing."""
-    hook = getattr(_backend_object(name), "prepare_process", None)
+    hook = getattr(backend_object(name), "prepare_process", None)
     if hook is not None:
         hook()
 
@@ -40,7 +40,7 @@ def get_backend(name: str) -> Backend:
     """The backend object; raises KeyError for unknown names, BackendUnavailable if it can't run."""
     if name not in BACKENDS:
         raise KeyError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")
-    backend = _backend_object(name)
+    backend = backend_object(name)
     reason = backend.unavailable()
     if reason:
         raise BackendUnavailable(f"{name}: {reason}")
@@ -62,7 +62,7 @@ def installed_reason(name: str) -> str | None:
     backends in a parent process whose children import the frameworks themselves."""
     import importlib.util
 
-    backend = _backend_object(name)
+    backend = backend_object(name)
     missing = [m for m in getattr(backend, "requires", ()) if importlib.util.find_spec(m) is None]
     return f"{', '.join(missing)} not installed" if missing else None
 

@@ -53,9 +53,9 @@ _IDS = itertools.count()
 
 
 def _backend(name: str):
-    from netparity.backends import _backend_object
+    from netparity.backends import backend_object
 
-    return _backend_object(name)
+    return backend_object(name)
 
 
 def _unavailable(name: str) -> str | None:

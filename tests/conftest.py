@@ -1,5 +1,6 @@
-"""Shared fixtures: backends skip cleanly with the reason when their framework is missing,
-unless NETPARITY_REQUIRE_BACKENDS (set by CI) turns that skip into a failure."""
+"""Shared fixtures. The backend parameters, per-backend markers and clean skips are the public
+ones (netparity.testing, netparity/pytest_plugin.py), which an installed netparity registers
+through its pytest11 entry point; a checkout that was not installed registers the plugin here."""
 
 from __future__ import annotations
 
@@ -10,30 +11,14 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from netparity.backends import BACKENDS, backend_folder, get_backend, required_backends, unavailable_reason
-from netparity.backends.base import Backend
+from netparity.backends import backend_folder
 
-FRAMEWORK_BACKENDS = tuple(b for b in BACKENDS if b != "numpy")
-
-
-def require(name: str) -> Backend:
-    """The backend, or skip (fail when required) with the reason it cannot run."""
-    reason = unavailable_reason(name)
-    if reason is not None:
-        if name in required_backends():
-            pytest.fail(f"backend {name} is required (NETPARITY_REQUIRE_BACKENDS) but unavailable: {reason}")
-        pytest.skip(f"backend {name} unavailable: {reason}")
-    return get_backend(name)
-
+import netparity.pytest_plugin as netparity_plugin
+from netparity.testing import FRAMEWORK_BACKENDS, backend_params, require  # noqa: F401  (tests import these from here too)
 
 #: Keras on JAX and torch: same adapter as ``keras``, other engine (in the test process they
 #: run in a worker process each, backends/remote.py: this process's Keras is on TensorFlow)
 KERAS_ENGINES = ("keras", "keras-jax", "keras-torch")
-
-
-def marker(name: str) -> str:
-    """A backend's pytest marker: its name with '-' as '_' (``-m keras_jax``)."""
-    return name.replace("-", "_")
 
 
 def layout_module(name: str) -> str:
@@ -41,13 +26,8 @@ def layout_module(name: str) -> str:
     return f"netparity.backends.{backend_folder(name)}.layout"
 
 
-def backend_params(names: tuple[str, ...] = BACKENDS) -> list:
-    """pytest params for backends, each with its own marker (``-m torch`` selects PyTorch)."""
-    return [pytest.param(n, marks=getattr(pytest.mark, marker(n)), id=n) for n in names]
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    for name in BACKENDS:
-        config.addinivalue_line("markers", f"{marker(name)}: tests that run the {name} backend")
+    if not config.pluginmanager.is_registered(netparity_plugin):  # no entry point: an uninstalled checkout
+        config.pluginmanager.register(netparity_plugin, "netparity")
     config.addinivalue_line("markers", "slow: end-to-end runs that take several seconds")
     config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped without one")

@@ -94,7 +94,9 @@ class TorchModel:
                 outs.append(self._canonical(x))
         return outs
 
-    def _loss(self, batch: Batch) -> torch.Tensor:
+    def loss_tensor(self, batch: Batch) -> torch.Tensor:
+        """The training-mode loss (with l2) as a tensor still on the graph: ``train_step``
+        without ``.item()``, so that a CUDA graph can capture it."""
         self._load_masks(batch)
         self.net.train(True)
         loss = self.loss_fn(self.net(batch.x), batch.y)
@@ -104,7 +106,7 @@ class TorchModel:
 
     def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self._loss(batch)
+        loss = self.loss_tensor(batch)
         loss.backward()
         grads = {b.name: self._read(b, b.native.grad) for b in self.bindings if b.trainable}
         self.optimizer.zero_grad(set_to_none=True)
@@ -112,7 +114,7 @@ class TorchModel:
 
     def train_step(self, batch: Batch) -> float:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self._loss(batch)
+        loss = self.loss_tensor(batch)
         loss.backward()
         self.optimizer.step()
         return float(loss.item())
