@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from netparity.backends.base import Batch, Binding
 from netparity.backends.keras.engines import Engine
-from netparity.backends.keras.layers import Ctx, build_layer
+from netparity.backends.keras.layers import Ctx, build_layer, replacements
 from netparity.backends.keras.layers.dropout import find_dropouts
 from netparity.backends.keras.optim import describe, floatx, make_optimizer
 from netparity.spec.dropout import check_mask_names
@@ -50,14 +50,14 @@ class KerasModel:
             self.net = keras.Sequential([keras.Input(shape=spec.input_shape, dtype=in_dtype), *natives])
             self.bindings: list[Binding] = [b for binder in binders for b in binder()]
             self.dropouts = find_dropouts(natives)
-            for b in self.bindings:
-                b.native.assign(b.layout.to_native(params[b.name]).astype(dtype))
+            self._load(params)
             self.loss_fn = LOSSES[recipe.loss]()
             self.optimizer = make_optimizer(recipe.optimizer, dtype)
             self.net.compile(optimizer=self.optimizer, loss=self.loss_fn, jit_compile=engine.jit_compile)
         self.implementation = {
             "layers": f"keras.Sequential on {engine.name}",
             "optimizer": describe(self.optimizer),
+            **replacements(spec, dtype),
             **(notes or {}),
         }
 
@@ -76,6 +76,19 @@ class KerasModel:
     def _load_masks(self, batch: Batch) -> None:
         for name, dropout in self.dropouts.items():
             dropout.load(batch.masks.get(name))
+
+    def _load(self, params: dict[str, np.ndarray]) -> None:
+        """Canonical values into the variables; a packed variable (a GRU's (2, 3H) bias) gets
+        each of its parts before one assign."""
+        values: dict[int, np.ndarray] = {}
+        for b in self.bindings:
+            native = b.layout.to_native(params[b.name]).astype(self.dtype)
+            if b.part is None:
+                values[id(b.native)] = native
+            else:
+                values.setdefault(id(b.native), np.array(b.native.numpy()))[b.part] = native
+        for b in self.bindings:
+            b.native.assign(values[id(b.native)])
 
     def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
         with keras.device(self.device):

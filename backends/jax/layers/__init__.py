@@ -60,7 +60,24 @@ ACTIVATIONS: dict[str | None, Callable[[jax.Array], jax.Array]] = {
     "tanh": jnp.tanh,
     "elu": jax.nn.elu,
     "softmax": lambda x: jax.nn.softmax(x, axis=-1),
+    "log_softmax": lambda x: jax.nn.log_softmax(x, axis=-1),
+    "gelu": lambda x: jax.nn.gelu(x, approximate=False),  # x * Phi(x), erf form
+    "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+    "silu": jax.nn.silu,
+    "relu6": jax.nn.relu6,
+    "selu": jax.nn.selu,  # Klambauer et al.'s alpha and scale, as spec'd
+    "softplus": jax.nn.softplus,
+    "softsign": jax.nn.soft_sign,
+    "hard_sigmoid": jax.nn.hard_sigmoid,  # relu6(x + 3) / 6
+    "hard_silu": jax.nn.hard_silu,  # x * hard_sigmoid(x)
 }
 
 
-from netparity.backends.jax.layers import attention, conv, core, norm, roots, sequence  # noqa: E402,F401  (registers the builders)
+def activation(name: str | None, negative_slope: float = 0.01) -> Callable[[jax.Array], jax.Array]:
+    """The jax.nn function for a canonical activation (leaky_relu takes the layer's slope)."""
+    if name == "leaky_relu":
+        return lambda x: jax.nn.leaky_relu(x, negative_slope)
+    return ACTIVATIONS[name]
+
+
+from netparity.backends.jax.layers import attention, conv, core, gru, norm, roots, sequence  # noqa: E402,F401  (registers the builders)

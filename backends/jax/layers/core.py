@@ -6,13 +6,14 @@ import zlib
 
 import jax
 import jax.numpy as jnp
-from netparity.backends.jax.layers import ACTIVATIONS, Apply, Ctx, Params, Run, build_layer, register
+from netparity.backends.jax.layers import Apply, Ctx, Params, Run, activation, build_layer, register
 from netparity.spec import layers as L
 
 
 @register(L.Dense)
 def dense(layer: L.Dense, ctx: Ctx) -> Apply:
-    kernel, bias, act = ctx.name("kernel"), ctx.name("bias"), ACTIVATIONS[layer.activation]
+    kernel, bias = ctx.name("kernel"), ctx.name("bias")
+    act = activation(layer.activation, layer.negative_slope)
 
     def apply(p: Params, x: jax.Array, run: Run) -> jax.Array:
         y = x @ p[kernel]
@@ -22,8 +23,8 @@ def dense(layer: L.Dense, ctx: Ctx) -> Apply:
 
 
 @register(L.Activation)
-def activation(layer: L.Activation, ctx: Ctx) -> Apply:
-    act = ACTIVATIONS[layer.name]
+def activation_layer(layer: L.Activation, ctx: Ctx) -> Apply:
+    act = activation(layer.name, layer.negative_slope)
     return lambda p, x, run: act(x)
 
 

@@ -23,12 +23,14 @@ def positional_embedding(layer: L.PositionalEmbedding, ctx: Ctx) -> Apply:
 
 @register(L.LSTM)
 def lstm(layer: L.LSTM, ctx: Ctx) -> Apply:
-    """z = x_t @ kernel + h @ recurrent_kernel + bias; gates i, f, g, o; c = f*c + i*g;
+    """z = x_t @ kernel + h @ recurrent_kernel + bias (+ recurrent_bias); gates i, f, g, o; c = f*c + i*g;
     h = o*tanh(c). The input projection of all steps is one matmul, the recurrence a scan."""
     kernel, recurrent, bias = ctx.name("kernel"), ctx.name("recurrent_kernel"), ctx.name("bias")
+    rbias = ctx.name("recurrent_bias")  # torch's b_hh, when the spec has it
 
     def apply(p: Params, x: jax.Array, run: Run) -> jax.Array:
         r = p[recurrent]
+        b = p[bias] + p[rbias] if layer.recurrent_bias else p[bias]
 
         def step(carry: tuple[jax.Array, jax.Array], xz: jax.Array):
             h, c = carry
@@ -38,7 +40,7 @@ def lstm(layer: L.LSTM, ctx: Ctx) -> Apply:
             return (h, c), h
 
         zeros = jnp.zeros((x.shape[0], layer.units), x.dtype)
-        xz = jnp.swapaxes(x @ p[kernel] + p[bias], 0, 1)  # (T, N, 4H): scan runs over time
+        xz = jnp.swapaxes(x @ p[kernel] + b, 0, 1)  # (T, N, 4H): scan runs over time
         (h, _), hs = lax.scan(step, (zeros, zeros), xz)
         return jnp.swapaxes(hs, 0, 1) if layer.return_sequences else h
 
