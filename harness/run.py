@@ -314,20 +314,23 @@ def run(
     progress: Callable[[str, int, int], None] | None = None,
     runner: Callable[..., BackendResult] | None = None,
     task_for: Callable[[str], TaskInstance] | None = None,
+    params: dict[str, np.ndarray] | None = None,
     **settings: object,
 ) -> RunResult:
     """Every backend from the same canonical parameters (seeded) and data; compared to the reference.
 
     ``config`` (or its fields given as keywords: ``run(task, dtype="float64")``) says how; see
     :class:`RunConfig`. ``task_for(backend)`` gives a backend its own variant of the task
-    (native-defaults mode: same parameters and data, the framework's own hyper-parameter defaults)."""
+    (native-defaults mode: same parameters and data, the framework's own hyper-parameter defaults).
+    ``params``: canonical initial parameters to start from (an imported model's, ``--weights``)
+    instead of the seeded initializer."""
     config = dataclasses.replace(config or RunConfig(), **settings)
     if runner is None:
         from netparity.harness.isolate import run_isolated
 
         runner = run_isolated if config.isolate else run_backend
     dtype, seed, reference = config.dtype, config.seed, config.reference
-    params = init_params(task.model, seed)
+    params = init_params(task.model, seed) if params is None else params
     layer_names = [info.name for info in task.model.infer()]
     names = backends_to_run(backends, reference)
     results: dict[str, BackendResult] = {}

@@ -20,7 +20,7 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
-from netparity import __version__
+from netparity import __version__, port_cli
 from netparity.backends import BACKENDS, installed_reason, unavailable_reason
 from netparity.backends.base import DTYPES
 from netparity.recipe_args import add_recipe_args, parse_lrs, recipe_changes
@@ -29,6 +29,8 @@ from netparity.spec.limits import check_memory, check_seed, check_threads
 from netparity.spec.tasks import TASKS, get_task
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from netparity.harness.native import NativeDefaults
     from netparity.harness.overrides import RecipeChanges
     from netparity.harness.report import RunFolder
@@ -119,6 +121,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="re-run a run folder exactly (its spec.json); only --out, --no-timing and --isolate apply",
     )
     add_recipe_args(p)
+    port_cli.add_args(p)  # issue 13: --model, --input-shape, --weights, --export, --export-trained
     return p
 
 
@@ -213,7 +216,8 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     check_seed(args.seed, "--seed")
     if args.device not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {quoted(args.device)} (known: cpu, cuda)")
-    custom = args.spec is not None or args.data is not None
+    port_cli.check_args(args)
+    custom = args.spec is not None or args.data is not None or args.model is not None
     if custom and args.task is not None:
         raise UsageError("--task and --spec/--data exclude each other: a custom run has its own model and data")
     if args.target is not None and args.data is None:
@@ -227,14 +231,21 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from netparity.harness.report import ReportError, RunFolder
     from netparity.harness.run import RunConfig, backends_to_run, with_overrides
 
+    initial = None  # canonical initial parameters: None for the seeded initializer
     if saved is not None:
         task = saved.task
+        initial = port_cli.rerun_params(saved.folder, task)
+    elif args.model is not None:
+        task, initial, imported_line = port_cli.model_task(args)
+        print(imported_line, flush=True)
     elif task_def is None:
         from netparity.spec.files import custom_task
 
         task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=args.seed)
     else:
         task = task_def.build(args.seed)
+    if args.model is None and saved is None:
+        initial = port_cli.weights_for(args, task)
     lrs = parse_lrs(args.lr)
     changes = recipe_changes(args, lr=lrs[0] if len(lrs) == 1 else None)
     task = apply_changes(task, changes)
@@ -265,7 +276,9 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     except ReportError as err:
         raise UsageError(str(err)) from None
     with folder:
-        return _run(args, task, backends, names, lrs, native, folder, config, changes, pinned, saved, task_name)
+        return _run(
+            args, task, backends, names, lrs, native, folder, config, changes, pinned, saved, task_name, initial
+        )
 
 
 def _run(
@@ -281,6 +294,7 @@ def _run(
     pinned: set[str],
     saved: SavedRun | None,
     task_name: str,
+    initial: dict[str, np.ndarray] | None,
 ) -> int:
     """The run into its held folder; Ctrl-C writes what finished and raises Interrupted."""
     from netparity.harness.progress import TrainingProgress
@@ -302,7 +316,7 @@ def _run(
         stopped: list[bool] = []
 
         def run_one(t):
-            result = run(t, backends, config, progress=bar)
+            result = run(t, backends, config, progress=bar, params=initial)
             stopped.append(result.interrupted)
             return result
 
@@ -314,7 +328,14 @@ def _run(
         print(sweep_console(table))
         print(f"report: {out_dir}")
         return 0 if ok else 1
-    result = run(task, backends, config, progress=bar, task_for=native.task_for(task) if native else None)
+    result = run(
+        task,
+        backends,
+        config,
+        progress=bar,
+        task_for=native.task_for(task) if native else None,
+        params=initial,
+    )
     bar.close()
     if native:  # the defaults that differed: in each reason, defaults.csv and spec.json
         native.annotate(result)
@@ -324,7 +345,7 @@ def _run(
     from netparity.harness.environment import environment
 
     ok = native.ok(result) if native else result.ok
-    source = saved.record["source"] if saved else data_source(args, task_name)
+    source = saved.record["source"] if saved else port_cli.data_source(args) or data_source(args, task_name)
     extra = {
         "defaults": changes.defaults,
         "rerun": record(source, task, backends, config, defaults=changes.defaults, pinned=pinned),
@@ -333,6 +354,8 @@ def _run(
     if saved:
         extra["rerun_of"] = str(saved.folder)
     tables = write_report(result, out_dir, extra=extra, ok=ok)
+    # params npz, --export and the certificate, inside the held folder (before finish)
+    exported_ok = result.interrupted or port_cli.finish(args, task, result, out_dir, initial)
     folder.finish()
     if result.interrupted:
         raise Interrupted(interrupted.format(out=out_dir))
@@ -342,4 +365,4 @@ def _run(
         from netparity.rerun import same_losses
 
         print(f"rerun of {saved.folder}: {same_losses(saved.folder, out_dir)}")
-    return 0 if ok else 1
+    return 0 if ok and exported_ok else 1
