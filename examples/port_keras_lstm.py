@@ -49,13 +49,16 @@ def port_to_torch(out_dir: Path, epochs: int = 2) -> dict[str, float]:
     """Train the classifier in Keras, save and import the .keras file, export torch_model.pt2,
     and compare torch's predictions with Keras's."""
     import keras
-    import netparity
     import torch
+
+    import netparity
 
     keras.utils.set_random_seed(0)
     model = lstm_classifier()
     x, y = tokens(256, seed=0)
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / "lstm.keras")

@@ -67,13 +67,16 @@ def train(model: nn.Module, steps: int = 20, seed: int = 0) -> nn.Module:
 def port_to_keras(out_dir: Path, steps: int = 20) -> dict[str, float]:
     """Train LeNet, import it, export model.keras, and compare Keras's predictions with torch's."""
     import keras
+
     import netparity
 
     torch.manual_seed(0)
     model = train(LeNet(), steps)
     imported = netparity.from_torch(model, (1, 28, 28))  # verified against the original on import
     x, _ = images(64, seed=99)
-    checks = netparity.export(imported.spec, imported.params, out_dir, frameworks=["keras"], probe=x.transpose(0, 2, 3, 1))
+    checks = netparity.export(
+        imported.spec, imported.params, out_dir, frameworks=["keras"], probe=x.transpose(0, 2, 3, 1)
+    )
     with torch.no_grad():
         torch_logits = model(torch.from_numpy(x)).numpy()
     keras_model = keras.saving.load_model(out_dir / "model.keras")

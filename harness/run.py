@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from netparity.backends import BACKENDS, BackendUnavailable, get_backend, required_backends
-from netparity.backends.base import Backend, Batch, Model
+from netparity.backends.base import Backend, Batch, Model, learning_rate, start_epoch
 from netparity.harness.diff import TOLERANCES, Diff, dict_diff, scalar_diff, trained_tolerance
 from netparity.harness.metrics import test_metrics
 from netparity.harness.timing import Timing, once, peak_rss_mb, repeat
@@ -62,6 +62,7 @@ class BackendResult:
     loss: float = float("nan")  # training-mode loss of the first training batch
     grads: dict[str, np.ndarray] = field(default_factory=dict)
     losses: list[tuple[int, int, float]] = field(default_factory=list)  # (epoch, step, loss)
+    lrs: list[float] = field(default_factory=list)  # the learning rate of each step in losses
     params: dict[str, np.ndarray] = field(default_factory=dict)  # after training
     test_outputs: np.ndarray | None = None
     metrics: dict[str, float] = field(default_factory=dict)
@@ -88,6 +89,8 @@ class Comparison:
     layers: list[tuple[int, str, Diff]]  # (index, canonical layer name, activation diff)
     grads: dict[str, Diff]
     first_divergent_layer: str = ""
+    #: the learning rate of every step (each framework's own schedule) against the reference's
+    lr: Diff = field(default_factory=lambda: Diff(0.0, 0.0))
 
 
 @dataclass
@@ -177,7 +180,7 @@ def _run(
     def stage_epoch(epoch: int) -> list[Batch]:
         """The epoch's batches with their Dropout masks, drawn from the shared seeds (spec/dropout.py);
         staged before the epoch runs, so conversion to native tensors stays out of the steps."""
-        plan = batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, epoch)
+        plan = batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, epoch, shuffle=recipe.shuffle)
         return [
             model.stage(
                 data.x_train[idx],
@@ -196,9 +199,12 @@ def _run(
     done = 0
     for epoch in range(recipe.epochs):
         batches = first_epoch if epoch == 0 else stage_epoch(epoch)
+        start_epoch(model, epoch)
         for step, batch in enumerate(batches):
+            lr = learning_rate(model, recipe)  # the rate this step uses, read before it moves on
             loss = model.train_step(batch)
             result.losses.append((epoch, step, loss))
+            result.lrs.append(lr)
             done += 1
             if not math.isfinite(loss):
                 result.status, result.reason = "diverged", f"loss became {loss} at epoch {epoch}, step {step}"
@@ -210,7 +216,7 @@ def _run(
     result.params = model.params()
     if result.status == "ok":
         result.test_outputs = model.forward(model.stage(data.x_test))
-        result.metrics = test_metrics(task.kind, result.test_outputs, data)
+        result.metrics = test_metrics(task.kind, result.test_outputs, data, from_logits=recipe.loss.from_logits)
         if not np.all(np.isfinite(result.test_outputs)):
             result.status, result.reason = "diverged", "non-finite test outputs"
 
@@ -274,7 +280,10 @@ def compare(result: BackendResult, ref: BackendResult, tol: dict[str, float], la
         for i, name in enumerate(layer_names)
     ]
     first = next((name for _, name, d in layers if not d.within(tol["single"])), "")
+    m = min(len(result.lrs), len(ref.lrs))
+    lr = Diff.of(np.array(result.lrs[:m]), np.array(ref.lrs[:m])) if m else Diff(0.0, 0.0)
     return Comparison(
+        lr=lr,
         output=Diff.of(result.outputs, ref.outputs) if result.outputs is not None else Diff(np.nan, np.nan),
         grad=grad,
         loss=scalar_diff(result.loss, ref.loss),
@@ -292,6 +301,7 @@ def verdict(c: Comparison, tol: dict[str, float]) -> str:
         "outputs": (c.output, tol["single"]),
         "gradients": (c.grad, tol["single"]),
         "loss": (c.loss, tol["single"]),
+        "learning rates": (c.lr, tol["single"]),
         "loss trajectory": (c.trajectory, tol["trained"]),
         "trained parameters": (c.param, tol["trained"]),
     }
@@ -330,6 +340,8 @@ def run(
 
         runner = run_isolated if config.isolate else run_backend
     dtype, seed, reference = config.dtype, config.seed, config.reference
+    steps_per_epoch = -(-len(task.data.x_train) // task.recipe.batch_size)
+    task.recipe.check_length(steps_per_epoch)  # a cosine schedule must cover the whole run
     params = init_params(task.model, seed) if params is None else params
     layer_names = [info.name for info in task.model.infer()]
     names = backends_to_run(backends, reference)

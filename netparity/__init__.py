@@ -39,6 +39,10 @@ _LAZY = {
 __all__ = ["Result", "__version__", "compare", "load_spec", "tasks"]
 __all__ += ["export", "from_keras", "from_torch", "load_params", "save_params"]
 
+# campaigns (issue 17): netparity.sweep(...) and netparity.fuzz(...)
+_LAZY.update({"fuzz": "netparity.campaign", "sweep": "netparity.campaign"})
+__all__ += ["fuzz", "sweep"]
+
 
 def _version() -> str:
     from importlib import metadata
