@@ -3,46 +3,54 @@ loss, its gradient (jax.value_and_grad) and the optax update compiled into one j
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from netparity.backends.base import Batch
 from netparity.backends.jax.layers import Ctx, Params, Run, build_layer
-from netparity.backends.jax.optim import make_optimizer
+from netparity.backends.jax.optim import clip_transform, lr_schedule, make_optimizer
 from netparity.spec.dropout import check_mask_names
 from netparity.spec.model import ModelSpec
-from netparity.spec.recipe import Recipe, l2_applies
-
-LOSSES = {
-    "mse": lambda out, y: jnp.mean(optax.losses.squared_error(out, y)),
-    "cross_entropy": lambda logits, labels: jnp.mean(
-        optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels)
-    ),
-}
+from netparity.spec.recipe import Loss, Recipe, l2_applies
 
 
-def check_supported(recipe: Recipe) -> None:
-    """Refuse what the jax backend does not implement yet (issue 15's recipes), never run
-    another formula in its place."""
-    loss = recipe.loss
-    name = getattr(loss, "name", loss)
-    missing = []
-    if name not in LOSSES or getattr(loss, "label_smoothing", 0) or not getattr(loss, "from_logits", True):
-        missing.append(f"loss {loss!r}")
-    if recipe.optimizer.name not in ("sgd", "adagrad", "rmsprop", "adam", "adamw"):
-        missing.append(f"optimizer {recipe.optimizer.name}")
-    if getattr(recipe, "lr_schedule", None) is not None:
-        missing.append("learning-rate schedules")
-    if getattr(recipe, "clip", None) is not None:
-        missing.append("gradient clipping")
-    if missing:
-        raise NotImplementedError(f"the jax backend has no {', '.join(missing)} yet")
+def make_loss(loss: Loss) -> tuple[Callable[[jax.Array, jax.Array], jax.Array], str]:
+    """The recipe's Loss (spec.recipe.Loss) as a batch-mean over optax.losses, and what it is."""
+    if loss.name == "mse":
+        return lambda out, y: jnp.mean(optax.losses.squared_error(out, y)), "optax.losses.squared_error"
+    if loss.name == "mae":  # optax.losses has no absolute error
+        return lambda out, y: jnp.mean(jnp.abs(out - y)), "jnp mean(|out - y|)"
+    if loss.name == "huber":
+        return lambda out, y: jnp.mean(optax.losses.huber_loss(out, y, loss.delta)), "optax.losses.huber_loss"
+    if loss.name == "bce" and loss.from_logits:
+        return (
+            lambda z, y: jnp.mean(optax.losses.sigmoid_binary_cross_entropy(z, y)),
+            "optax.losses.sigmoid_binary_cross_entropy",
+        )
+    if loss.name == "bce":  # optax's binary losses take logits only
+        return (
+            lambda p, y: jnp.mean(-(y * jnp.log(p) + (1 - y) * jnp.log1p(-p))),
+            "jnp mean(-(y log p + (1-y) log(1-p)))",
+        )
+    if loss.label_smoothing:
+        s = loss.label_smoothing
+
+        def smoothed(logits: jax.Array, labels: jax.Array) -> jax.Array:
+            q = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype), s)
+            return jnp.mean(optax.losses.softmax_cross_entropy(logits, q))
+
+        return smoothed, "optax.smooth_labels + optax.losses.softmax_cross_entropy"
+    return (
+        lambda logits, labels: jnp.mean(optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels)),
+        "optax.losses.softmax_cross_entropy_with_integer_labels",
+    )
 
 
 class JaxModel:
     def __init__(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, dtype: str, device: str) -> None:
-        check_supported(recipe)
         self.spec, self.recipe, self.dtype = spec, recipe, dtype
         self.device = jax.devices("gpu" if device.startswith("cuda") else "cpu")[0]
         dropouts: list[str] = []
@@ -50,7 +58,11 @@ class JaxModel:
         self.dropouts = dict.fromkeys(dropouts)
         self.weights: Params = {k: self._put(params[k], dtype) for k in spec.param_specs()}
         self.state: Params = {k: self._put(params[k], dtype) for k in spec.state_specs()}
-        self.tx, optimizer = make_optimizer(recipe.optimizer)
+        schedule = recipe.lr_schedule
+        self.schedule = None if schedule is None else lr_schedule(schedule, recipe.optimizer.lr)
+        self.epoch, self.steps = 0, 0
+        self.tx, optimizer = make_optimizer(recipe.optimizer, recipe.clip, scheduled=schedule is not None)
+        self.loss_fn, loss = make_loss(recipe.loss)
         self.opt_state = self.tx.init(self.weights)
         self.key = jax.random.key(0)  # only for Dropout without a shared mask
         self._predict = jax.jit(lambda p, s, x: self._apply(p, s, x, Run(False, state=s))[0])
@@ -58,7 +70,13 @@ class JaxModel:
         self._train_forward = jax.jit(lambda p, s, x, m, k: self._apply(p, s, x, Run(True, m, s, key=k))[:2])
         self._loss_and_grads = jax.jit(jax.value_and_grad(self._loss, has_aux=True))
         self._step = jax.jit(self._step_fn)
-        self.implementation = {"layers": "jax functions (jax.jit)", "optimizer": optimizer, "loss": "optax.losses"}
+        self.implementation = {"layers": "jax functions (jax.jit)", "optimizer": optimizer, "loss": loss}
+        if schedule is not None:
+            self.implementation["lr_schedule"] = (
+                f"optax schedule per {schedule.per} -> inject_hyperparams learning_rate"
+            )
+        if recipe.clip is not None:
+            self.implementation["clip"] = clip_transform(recipe.clip)[1]
 
     def _put(self, a: np.ndarray, dtype: str) -> jax.Array:
         return jax.device_put(np.asarray(a, dtype=dtype), self.device)
@@ -73,7 +91,7 @@ class JaxModel:
 
     def _loss(self, p: Params, state: Params, x: jax.Array, y: jax.Array, masks: Params, key: jax.Array):
         out, new_state, _ = self._apply(p, state, x, Run(True, masks, state, key=key))
-        loss = LOSSES[getattr(self.recipe.loss, "name", self.recipe.loss)](out, y)
+        loss = self.loss_fn(out, y)
         if self.recipe.l2:  # loss += l2 * sum(w^2) over kernels
             loss = loss + self.recipe.l2 * sum(jnp.sum(w * w) for name, w in p.items() if l2_applies(name))
         return loss, new_state
@@ -113,7 +131,21 @@ class JaxModel:
         )
         return float(loss), {k: np.asarray(g) for k, g in grads.items()}
 
+    def start_epoch(self, epoch: int) -> None:
+        """Called before the first step of every epoch (a per-epoch schedule moves on)."""
+        self.epoch = epoch
+
+    def learning_rate(self) -> float:
+        """The learning rate the next train_step uses: the optax schedule at the epoch or step."""
+        if self.schedule is None:
+            return self.recipe.optimizer.lr
+        return float(self.schedule(self.epoch if self.recipe.lr_schedule.per == "epoch" else self.steps))
+
     def train_step(self, batch: Batch) -> float:
+        if self.schedule is not None:
+            lr = jnp.asarray(self.learning_rate(), self.dtype)
+            self.opt_state = self.opt_state._replace(hyperparams={**self.opt_state.hyperparams, "learning_rate": lr})
+        self.steps += 1
         self.weights, self.state, self.opt_state, loss = self._step(
             self.weights, self.state, self.opt_state, batch.x, batch.y, batch.masks, self._next_key()
         )
