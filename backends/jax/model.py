@@ -24,7 +24,7 @@ def make_loss(loss: Loss) -> tuple[Callable[[jax.Array, jax.Array], jax.Array], 
     if loss.name == "mae":  # optax.losses has no absolute error
         return lambda out, y: jnp.mean(jnp.abs(out - y)), "jnp mean(|out - y|)"
     if loss.name == "huber":
-        return lambda out, y: jnp.mean(optax.losses.huber_loss(out, y, loss.delta)), "optax.losses.huber_loss"
+        return lambda out, y: jnp.mean(optax.losses.huber_loss(out, y, delta=loss.delta)), "optax.losses.huber_loss"
     if loss.name == "bce" and loss.from_logits:
         return (
             lambda z, y: jnp.mean(optax.losses.sigmoid_binary_cross_entropy(z, y)),

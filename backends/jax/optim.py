@@ -172,15 +172,16 @@ def lr_schedule(schedule: Schedule, lr0: float) -> optax.Schedule:
         return optax.exponential_decay(lr0, schedule.step_size, schedule.gamma, staircase=True)
     if schedule.name == "exponential":
         return optax.exponential_decay(lr0, 1, schedule.gamma)
-    cosine = (
-        optax.cosine_decay_schedule(lr0, schedule.t_max, schedule.eta_min / lr0)
-        if lr0
-        else optax.constant_schedule(0.0)
-    )
+
+    def cosine() -> optax.Schedule:
+        if not lr0:  # optax's alpha is eta_min / lr0
+            return optax.constant_schedule(0.0)
+        return optax.cosine_decay_schedule(lr0, schedule.t_max, schedule.eta_min / lr0)
+
     if schedule.name == "cosine":
-        return cosine
+        return cosine()
     warmup = optax.linear_schedule(lr0 * schedule.start_factor, lr0, schedule.warmup_steps)
-    then = optax.constant_schedule(lr0) if schedule.then == "constant" else cosine
+    then = optax.constant_schedule(lr0) if schedule.then == "constant" else cosine()
     return optax.join_schedules([warmup, then], [schedule.warmup_steps])
 
 
