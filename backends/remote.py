@@ -85,6 +85,17 @@ def _call(model_id: int, method: str, batch_id: int | None, kwargs: dict[str, An
     return getattr(model, method)(*args, **kwargs)
 
 
+def _start_epoch(model_id: int, epoch: int) -> None:
+    hook = getattr(_MODELS[model_id], "start_epoch", None)
+    if hook is not None:
+        hook(epoch)
+
+
+def _learning_rate(model_id: int) -> float | None:
+    hook = getattr(_MODELS[model_id], "learning_rate", None)
+    return None if hook is None else float(hook())
+
+
 def _drop(model_id: int) -> None:
     _MODELS.pop(model_id, None)
     _BATCHES.pop(model_id, None)
@@ -105,6 +116,7 @@ class RemoteModel:
         self.name = name
         self.model_id, implementation = call(name, _build, name, spec, params, recipe, dtype, device)
         self.implementation = {**implementation, "process": f"a worker process ({why})"}
+        self.recipe_lr = recipe.optimizer.lr
 
     def _call(self, method: str, batch: Batch | None, **kwargs: Any) -> Any:
         return call(self.name, _call, self.model_id, method, None if batch is None else batch.x.batch_id, kwargs)
@@ -127,6 +139,14 @@ class RemoteModel:
 
     def params(self) -> dict[str, np.ndarray]:
         return self._call("params", None)
+
+    def start_epoch(self, epoch: int) -> None:
+        """The optional schedule hooks (backends.base.start_epoch/learning_rate) forwarded too."""
+        call(self.name, _start_epoch, self.model_id, epoch)
+
+    def learning_rate(self) -> float:
+        lr = call(self.name, _learning_rate, self.model_id)
+        return float(self.recipe_lr if lr is None else lr)
 
     def __del__(self) -> None:
         pool = _WORKERS.get(self.name)
