@@ -270,6 +270,10 @@ def make_optimizer(
         return cls(learning_rate=lr, **kw)
 
 
+def _float64_array(value: float) -> np.ndarray:
+    return np.asarray(value, np.float64)
+
+
 def make_schedule(schedule: Schedule, lr0: float, f) -> keras.optimizers.schedules.LearningRateSchedule:
     """spec.recipe.Schedule as a keras.optimizers.schedules object of k:
     step: ExponentialDecay(decay_steps=step_size, staircase=True); exponential:
@@ -278,6 +282,8 @@ def make_schedule(schedule: Schedule, lr0: float, f) -> keras.optimizers.schedul
     whose decay after warmup is the cosine (t_max, eta_min) or, for "constant", alpha = 1
     (decayed = (1 - 1)*cos + 1 = 1: lr0 exactly)."""
     s, sched = schedule, keras.optimizers.schedules
+    if f is np.float64:  # a 0-d float64 array: Keras-torch's convert_to_tensor makes an np.float64 floatx
+        f = _float64_array
     if s.name == "step":
         return sched.ExponentialDecay(f(lr0), decay_steps=s.step_size, decay_rate=f(s.gamma), staircase=True)
     if s.name == "exponential":
