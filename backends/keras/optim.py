@@ -16,6 +16,7 @@ Subclasses (update written in keras.ops, Keras's own slots and step counter):
   PsiNadam              Nadam with mu_t = b1*(1 - 0.5*0.96^(t*psi)) (Keras: psi = 1 fixed)
   TorchStyleAdamax      u = max(b2*u, |g| + eps); p -= lr/(1-b1^t)*m/u (Keras: m/(u + eps))
   ClipEpsilon<X>        clipping by norm with the recipe's epsilon > 0 (see clip_kwargs)
+  ClipConstantsInGradientDtype<X>  Keras-torch float64 only: clipnorm/clipvalue with c in float64
 Stock also: Adadelta, Nadam (psi = 1 and float32), Adamax ("outside").
 
 Schedules are keras.optimizers.schedules objects (ExponentialDecay, CosineDecay with its
@@ -262,6 +263,8 @@ def make_optimizer(
         clip_kw = clip_kwargs(clip, f)
         if "clip_epsilon" in clip_kw:
             cls = clip_epsilon(cls)
+        elif dtype == "float64" and keras.backend.backend() == "torch" and "global_clipnorm" not in clip_kw:
+            cls = clip_constants_in_gradient_dtype(cls)
         kw.update(clip_kw)
     lr = f(opt.lr)
     if schedule is not None and schedule.per == "step":
@@ -338,7 +341,38 @@ class ClipEpsilon:
         return [g * scale(ops.sqrt(ops.sum(ops.square(g))), g) for g in grads]
 
 
+class ClipConstantsInGradientDtype:
+    """Mixin for Keras on torch in float64: stock clipnorm (g*c/max(||g||, c), per tensor) and
+    clipvalue (clip(g, -c, c)) hand the Python-float c to ops.multiply/ops.clip, whose torch
+    convert_to_tensor makes it a float32 tensor (1e-9..1e-8 rel off); the same formulas with c
+    in the gradient's dtype."""
+
+    def _clip_gradients(self, grads):
+        if self.clipnorm and self.clipnorm > 0:
+            out = []
+            for g in grads:
+                c = ops.convert_to_tensor(self.clipnorm, g.dtype)
+                out.append(ops.multiply(g, c) / ops.maximum(ops.sqrt(ops.sum(ops.square(g))), c))
+            return out
+        if self.clipvalue and self.clipvalue > 0:
+            return [
+                ops.clip(g, *(ops.convert_to_tensor(v, g.dtype) for v in (-self.clipvalue, self.clipvalue)))
+                for g in grads
+            ]
+        return super()._clip_gradients(grads)
+
+
 _CLIP: dict[type, type] = {}
+_CLIP_CONSTANTS: dict[type, type] = {}
+
+
+def clip_constants_in_gradient_dtype(base: type) -> type:
+    """The ClipConstantsInGradientDtype subclass of a Keras optimizer class (one class per base)."""
+    if base not in _CLIP_CONSTANTS:
+        doc = f"{base.__name__} with clipnorm/clipvalue in the gradient's dtype, see ClipConstantsInGradientDtype."
+        name = f"ClipConstantsInGradientDtype{base.__name__}"
+        _CLIP_CONSTANTS[base] = type(name, (ClipConstantsInGradientDtype, base), {"__doc__": doc})
+    return _CLIP_CONSTANTS[base]
 
 
 def clip_epsilon(base: type) -> type:
