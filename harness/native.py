@@ -26,6 +26,7 @@ import pandas as pd
 from netparity.spec import layers as L
 from netparity.spec.recipe import Optimizer
 from netparity.spec.tasks import TaskInstance
+from netparity.spec.walk import transform
 
 #: backend -> optimizer -> {recipe field: the framework's default}, with where it comes from
 #: (docs/semantics.md §1.1, 1.3-1.6; read from torch 2.13 / keras 3.15 / tensorflow 2.21 sources)
@@ -58,9 +59,19 @@ NATIVE_OPTIMIZER_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
 
 #: backend -> layer type -> {spec field: default, in the spec's conventions}
 #: (BatchNorm momentum weighs the old running value, Keras's convention: torch 0.1 -> 0.9)
+#: leaky_relu's slope: torch nn.LeakyReLU 0.01 (the spec's), keras.activations.leaky_relu and
+#: tf.nn.leaky_relu 0.2 (keras.layers.LeakyReLU would be 0.3; the spec's activation is the function)
+_LEAKY_02 = {cls: {"negative_slope": 0.2} for cls in (L.Dense, L.Activation, L.Conv2D, L.Conv1D)}
 NATIVE_LAYER_DEFAULTS: dict[str, dict[type, dict[str, object]]] = {
     "torch": {L.BatchNorm: {"epsilon": 1e-5, "momentum": 0.9}, L.LayerNorm: {"epsilon": 1e-5}},
-    "keras": {L.BatchNorm: {"epsilon": 1e-3, "momentum": 0.99}, L.LayerNorm: {"epsilon": 1e-3}},
+    "keras": {L.BatchNorm: {"epsilon": 1e-3, "momentum": 0.99}, L.LayerNorm: {"epsilon": 1e-3}, **_LEAKY_02},
+    "tf": dict(_LEAKY_02),
+}
+
+#: fields that only matter in some configurations of their layer: a default there is open
+#: only when it has an effect
+_APPLIES: dict[str, Callable[[L.Layer], bool]] = {
+    "negative_slope": lambda layer: getattr(layer, "activation", None) == "leaky_relu",
 }
 
 
@@ -105,26 +116,37 @@ def native_optimizer(backend: str, opt: Optimizer, pinned: set[str]) -> tuple[Op
     return native, [Difference(backend, "optimizer", k, getattr(opt, k), v) for k, v in changes.items()]
 
 
-def native_layers(backend: str, layers: tuple[L.Layer, ...], prefix: str = "") -> tuple[tuple, list[Difference]]:
+def _spec_defaults(layer: L.Layer) -> L.Layer:
+    """The layer with every optional field at its spec default (required ones kept)."""
+    required = {
+        f.name: getattr(layer, f.name)
+        for f in dataclasses.fields(layer)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    return type(layer)(**required)
+
+
+def native_layers(backend: str, layers: tuple[L.Layer, ...]) -> tuple[tuple, list[Difference]]:
     """Layers with the backend's defaults in every open field (Residual blocks included)."""
-    table, out, diffs = NATIVE_LAYER_DEFAULTS.get(backend, {}), [], []
-    for i, layer in enumerate(layers):
-        name = f"{prefix}{i}.{layer.kind}"
-        if isinstance(layer, L.Residual):
-            inner, inner_diffs = native_layers(backend, layer.layers, name + ".")
-            layer, diffs = dataclasses.replace(layer, layers=inner), diffs + inner_diffs
-        elif type(layer) in table:
-            spec_default = type(layer)()
-            changes = {
-                k: v
-                for k, v in table[type(layer)].items()
-                if getattr(layer, k) == getattr(spec_default, k) and getattr(layer, k) != v
-            }
-            if changes:
-                diffs += [Difference(backend, name, k, getattr(layer, k), v) for k, v in changes.items()]
-                layer = dataclasses.replace(layer, **changes)
-        out.append(layer)
-    return tuple(out), diffs
+    table, diffs = NATIVE_LAYER_DEFAULTS.get(backend, {}), []
+
+    def change(name: str, layer: L.Layer) -> L.Layer:
+        if type(layer) not in table:
+            return layer
+        spec_default = _spec_defaults(layer)
+        changes = {
+            k: v
+            for k, v in table[type(layer)].items()
+            if getattr(layer, k) == getattr(spec_default, k)
+            and getattr(layer, k) != v
+            and _APPLIES.get(k, lambda _: True)(layer)
+        }
+        if not changes:
+            return layer
+        diffs.extend(Difference(backend, name, k, getattr(layer, k), v) for k, v in changes.items())
+        return dataclasses.replace(layer, **changes)
+
+    return transform(layers, change), diffs
 
 
 def native_task(task: TaskInstance, backend: str, pinned: set[str]) -> tuple[TaskInstance, list[Difference]]:

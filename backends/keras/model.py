@@ -6,8 +6,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
-from netparity.backends.base import Batch, Binding
-from netparity.backends.keras.layers import Ctx, build_layer
+from netparity.backends.base import Batch, Binding, unique_natives
+from netparity.backends.keras.layers import Ctx, build_layer, replacements
 from netparity.backends.keras.layers.dropout import find_dropouts
 from netparity.backends.keras.optim import describe, floatx, make_optimizer
 from netparity.backends.tf.staging import TfStaging
@@ -37,15 +37,28 @@ class KerasModel(TfStaging):
             self.net = keras.Sequential([keras.Input(shape=spec.input_shape, dtype=in_dtype), *natives])
             self.bindings: list[Binding] = [b for binder in binders for b in binder()]
             self.dropouts = find_dropouts(natives)
-            for b in self.bindings:
-                b.native.assign(b.layout.to_native(params[b.name]).astype(dtype))
+            self._load(params)
             self.loss_fn = LOSSES[recipe.loss]()
             self.optimizer = make_optimizer(recipe.optimizer, dtype)
             self.net.compile(optimizer=self.optimizer, loss=self.loss_fn, jit_compile=False)
         self.implementation = {
             "layers": "keras.Sequential",
             "optimizer": describe(self.optimizer),
+            **replacements(spec, dtype),
         }
+
+    def _load(self, params: dict[str, np.ndarray]) -> None:
+        """Canonical values into the variables; a packed variable (a GRU's (2, 3H) bias) gets
+        each of its parts before one assign."""
+        values: dict[int, np.ndarray] = {}
+        for b in self.bindings:
+            native = b.layout.to_native(params[b.name]).astype(self.dtype)
+            if b.part is None:
+                values[id(b.native)] = native
+            else:
+                values.setdefault(id(b.native), np.array(b.native.numpy()))[b.part] = native
+        for b in self.bindings:
+            b.native.assign(values[id(b.native)])
 
     def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
         with tf.device(self.device):
@@ -63,7 +76,7 @@ class KerasModel(TfStaging):
         return outs
 
     def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
-        trainable = [b.native for b in self.bindings if b.trainable]
+        trainable = unique_natives(self.bindings, lambda b: b.trainable)
         self._load_masks(batch)
         with tf.device(self.device), tf.GradientTape() as tape:
             out = self.net(batch.x, training=True)

@@ -33,7 +33,7 @@ class NumpyModel:
         for layer in self.layers:
             layer.need_input_grad = has_params_before
             has_params_before = has_params_before or bool(layer.params)
-        self.dropouts = find_dropouts([(info.name, x) for info, x in zip(spec.infer(), self.layers, strict=True)])
+        self.dropouts = find_dropouts(spec, self.layers)
         self.loss_fn = LOSSES[recipe.loss]
         self.optimizer = make_optimizer(recipe.optimizer)
         self.implementation = {"layers": "hand-written NumPy", "optimizer": describe(self.optimizer)}

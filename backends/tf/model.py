@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 from netparity.backends.base import Batch, Binding, unique_natives
-from netparity.backends.tf.layers import Ctx, build_layer
+from netparity.backends.tf.layers import Ctx, build_layer, replaced_activations
 from netparity.backends.tf.layers.dropout import find_dropouts
 from netparity.backends.tf.optim import describe, make_optimizer
 from netparity.backends.tf.staging import TfStaging
@@ -57,6 +57,7 @@ class TfModel(TfStaging, tf.Module):
         self.implementation = {
             "layers": "raw TF ops on tf.Variable (tf.Module)",
             "optimizer": describe(self.optimizer),
+            **replaced_activations(spec, dtype),
         }
 
     def _run(self, x: tf.Tensor, training: bool) -> tf.Tensor:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from netparity.backends.base import Batch, Binding, unique_natives
-from netparity.backends.torch.layers import Ctx, build_layer
+from netparity.backends.torch.layers import Ctx, build_layer, replacements
 from netparity.backends.torch.layers.dropout import MaskedDropout
 from netparity.backends.torch.layout import NCHW
 from netparity.backends.torch.optim import describe, make_optimizer
@@ -34,7 +34,11 @@ class TorchModel:
         self.l2_params = unique_natives(self.bindings, lambda b: b.trainable and l2_applies(b.name))
         self.loss_fn = LOSSES[recipe.loss]
         self.optimizer = make_optimizer(recipe.optimizer, trainable)
-        self.implementation = {"layers": "torch.nn", "optimizer": describe(self.optimizer)}
+        self.implementation = {
+            "layers": "torch.nn",
+            "optimizer": describe(self.optimizer),
+            **replacements(spec, self.dtype),
+        }
 
     @torch.no_grad()
     def _load(self, params: dict[str, np.ndarray]) -> None:

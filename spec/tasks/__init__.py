@@ -50,4 +50,4 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-from netparity.spec.tasks import digits, regression, roots, text  # noqa: E402,F401  (registers the tasks)
+from netparity.spec.tasks import conv1d, digits, regression, roots, text  # noqa: E402,F401  (registers the tasks)
