@@ -163,9 +163,16 @@ def dense_sweep(widths: list[int], batches: list[int], threads: int) -> tuple[pd
 # ---------------------------------------------------------------- (d) harness overhead
 
 
-def harness_overhead(task_name: str, threads: int) -> dict:
-    """Wall time of harness.run + writing the CSVs, against the time spent inside backend
-    calls; the rest is the harness's own work (batching, diffs, metrics, reporting)."""
+def harness_overhead(task_name: str, threads: int) -> list[dict]:
+    """The harness's own share of time, two ways, for every installed backend:
+
+    - ``loop``: the training loop (harness.run.train_epochs): its wall time minus the time
+      inside the backend's ``train_step`` calls, over its wall time. This is the target
+      (<= 2%): the per-step bookkeeping. Conservative: the timer calls count as harness.
+    - ``run``: all of harness.run plus writing the CSVs, against the time spent inside any
+      backend call (build, stage, forward, train_step, ...): batching, dropout masks,
+      diffs, metrics and reporting, all once per run (reported, no target).
+    """
     import netparity.harness.run as hr
     from netparity.harness.report import frames
 
@@ -192,21 +199,66 @@ def harness_overhead(task_name: str, threads: int) -> dict:
 
             return call
 
+    loops: dict[str, tuple[float, float]] = {}  # backend -> (loop wall, inside train_step)
+    real_train_epochs = hr.train_epochs
+
+    def timed_train_epochs(model, result, epochs, batches_of, progress=None) -> None:
+        raw = model._obj  # the backend's model itself, without the proxy's per-call cost
+        steps = [0.0]
+
+        class Stepper:
+            def train_step(self, batch):
+                start = time.perf_counter()
+                loss = raw.train_step(batch)
+                steps[0] += time.perf_counter() - start
+                return loss
+
+        start = time.perf_counter()
+        real_train_epochs(Stepper(), result, epochs, batches_of, progress)
+        wall = time.perf_counter() - start
+        inside[0] += steps[0]  # the whole-run figure counts train_step as backend time too
+        loops[result.backend] = (wall, steps[0])
+
     real_get = hr.get_backend
     hr.get_backend = lambda name: Timed(real_get(name))
+    hr.train_epochs = timed_train_epochs
     from netparity.spec.tasks import get_task
 
     task = get_task(task_name).build(0)
     backends = [b for b in BACKENDS if unavailable_reason(b) is None]
     for b in backends:  # imports are not the harness's doing
         real_get(b).set_threads(threads)
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     result = hr.run(task, backends, dtype="float32", timing=False)
     with tempfile.TemporaryDirectory() as tmp:
         for name, frame in frames(result).items():
             atomic_write(Path(tmp) / f"{name}.csv", frame.to_csv(index=False))
     wall = time.perf_counter() - start
-    return {"task": task_name, "wall_s": wall, "backend_s": inside[0], "harness_share": (wall - inside[0]) / wall}
+    rows = [
+        {
+            "task": task_name,
+            "scope": "loop",
+            "backend": b,
+            "wall_s": w,
+            "backend_s": inner,
+            "harness_share": (w - inner) / w,
+        }
+        for b, (w, inner) in loops.items()
+    ]
+    rows.append(
+        {
+            "task": task_name,
+            "scope": "run",
+            "backend": "all",
+            "wall_s": wall,
+            "backend_s": inside[0],
+            "harness_share": (wall - inside[0]) / wall,
+        }
+    )
+    for r in rows:
+        r["load"] = load
+    return rows
 
 
 # ---------------------------------------------------------------- (e) end to end
@@ -306,7 +358,16 @@ def verdicts(steps: pd.DataFrame, sweep: pd.DataFrame, overhead: pd.DataFrame, e
             )
         )
     for r in overhead.itertuples():
-        rows.append(("(d) harness overhead", r.task, r.harness_share, "<=", TARGETS["harness_overhead"]))
+        loop = r.scope == "loop"
+        rows.append(
+            (
+                "(d) harness overhead, training loop" if loop else "(d) harness share of the whole run",
+                f"{r.task}/{r.backend}",
+                r.harness_share,
+                "<=",
+                TARGETS["harness_overhead"] if loop else float("nan"),
+            )
+        )
     rows.append(("(e) compare.py regression, s", "end to end", e2e, "<=", TARGETS["compare_end_to_end_s"]))
     frame = pd.DataFrame(rows, columns=["target", "case", "measured", "op", "goal"])
     frame["met"] = [
@@ -357,7 +418,7 @@ def main() -> int:
     atomic_write(out / "dense_sweep.csv", sweep.to_csv(index=False))
 
     print("(d) harness overhead ...", flush=True)
-    overhead = pd.DataFrame([in_fresh_process(harness_overhead, t, args.threads) for t in tasks])
+    overhead = pd.DataFrame([row for t in tasks for row in in_fresh_process(harness_overhead, t, args.threads)])
     atomic_write(out / "harness_overhead.csv", overhead.to_csv(index=False))
 
     print("(e) compare.py --task regression end to end ...", flush=True)
