@@ -62,10 +62,10 @@ class Conv2D(NpLayer):
         self.xp = pad_image(x, self.pads)
         cols = np.stack([tap(self.xp, i, j, self.out_hw, s.stride_hw, s.dilation_hw) for i, j in taps(s.kernel_hw)], 3)
         self.cols = cols.reshape(-1, cols.shape[3], x.shape[3])  # (N*Ho*Wo, kh*kw, C)
-        z = np.concatenate(
-            [c @ k for c, k in zip(self._group_cols(), self._group_kernels(kernel), strict=True)], axis=1
+        products = [c @ k for c, k in zip(self._group_cols(), self._group_kernels(kernel), strict=True)]
+        z = (products[0] if s.groups == 1 else np.concatenate(products, axis=1)).reshape(
+            len(x), *self.out_hw, s.filters
         )
-        z = z.reshape(len(x), *self.out_hw, s.filters)
         if "bias" in self.params:
             z += self.params["bias"]
         return self.activate(z)
@@ -85,8 +85,11 @@ class Conv2D(NpLayer):
         groups, fg = s.groups, s.filters // s.groups
         dz2 = self.activation_grad(dy).reshape(-1, s.filters)
         dz_groups = [dz2[:, g * fg : (g + 1) * fg] for g in range(groups)]
+        if groups == 1:  # straight into the gradient's own array
+            np.matmul(self._group_cols()[0].T, dz2, out=self.grads["kernel"].reshape(-1, s.filters))
         for g, (c, dz) in enumerate(zip(self._group_cols(), dz_groups, strict=True)):
-            self.grads["kernel"][..., g * fg : (g + 1) * fg] = (c.T @ dz).reshape(*kernel.shape[:3], fg)
+            if groups > 1:
+                self.grads["kernel"][..., g * fg : (g + 1) * fg] = (c.T @ dz).reshape(*kernel.shape[:3], fg)
         if "bias" in self.params:
             dz2.sum(axis=0, out=self.grads["bias"])
         if not self.need_input_grad:
@@ -97,10 +100,12 @@ class Conv2D(NpLayer):
         if s.stride_hw == (1, 1) and groups == 1 and s.filters <= kernel.shape[2]:
             return self._full_correlation(dz2.reshape(len(dy), *self.out_hw, s.filters), kernel)
         n_taps, cg = self.cols.shape[1], self.cols.shape[2] // groups
-        dcols = np.concatenate(
-            [(dz @ k.T).reshape(-1, n_taps, cg) for dz, k in zip(dz_groups, self._group_kernels(kernel), strict=True)],
-            axis=2,
-        ).reshape(len(dy), *self.out_hw, n_taps, -1)
+        products = [
+            (dz @ k.T).reshape(-1, n_taps, cg) for dz, k in zip(dz_groups, self._group_kernels(kernel), strict=True)
+        ]
+        dcols = (products[0] if groups == 1 else np.concatenate(products, axis=2)).reshape(
+            len(dy), *self.out_hw, n_taps, -1
+        )
         dxp = np.zeros(self.xp.shape, dtype=dy.dtype)
         for t, (i, j) in enumerate(taps(s.kernel_hw)):
             tap(dxp, i, j, self.out_hw, s.stride_hw, s.dilation_hw)[...] += dcols[:, :, :, t]
@@ -139,15 +144,25 @@ class MaxPool2D(NpLayer):
         for k, (i, j) in enumerate(taps(s.pool_hw)):
             t = tap(xp, i, j, self.out_hw, s.step_hw)
             if best is None:
-                best, self.argmax = t.copy(), np.zeros(t.shape, dtype=np.intp)
+                best, self.argmax = t.copy(), np.zeros(t.shape, dtype=np.min_scalar_type(len(taps(s.pool_hw))))
                 continue
             better = t > best
             np.copyto(best, t, where=better)
-            self.argmax[better] = k
+            np.copyto(self.argmax, k, where=better)
         return best
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         s = self.spec
+        (ph, pw), (ho, wo) = s.pool_hw, self.out_hw
+        n, hp, wp, c = self.padded_shape
+        if s.step_hw == s.pool_hw and (hp, wp) == (ho * ph, wo * pw):
+            # windows tile the input exactly: dx, seen as (N, Ho, ph, Wo, pw, C), is dy times
+            # the one-hot of each window's first maximum, in two whole-array ops
+            dxp = np.empty(self.padded_shape, dtype=dy.dtype)
+            window_ids = np.arange(ph * pw, dtype=self.argmax.dtype).reshape(1, 1, ph, 1, pw, 1)
+            first_max = self.argmax[:, :, None, :, None, :] == window_ids
+            np.multiply(first_max, dy[:, :, None, :, None, :], out=dxp.reshape(n, ho, ph, wo, pw, c))
+            return crop(dxp, self.pads)
         dxp = np.zeros(self.padded_shape, dtype=dy.dtype)
         for k, (i, j) in enumerate(taps(s.pool_hw)):
             tap(dxp, i, j, self.out_hw, s.step_hw)[...] += np.where(self.argmax == k, dy, 0)
