@@ -128,32 +128,28 @@ class LSTM(NpLayer):
         dh = np.zeros((n, u), dtype=dy.dtype)
         dc = np.zeros((n, u), dtype=dy.dtype)
         tmp = np.empty((n, u), dtype=dy.dtype)
+        # the local derivatives of every step at once, outside the sequential loop:
+        # sigmoid' = s (1 - s) for i, f, o; tanh' = 1 - g^2; dh -> dc through o (1 - tanh(c)^2)
+        sig = self.gates[:, :, : 3 * u]
+        d_sig = sig * (1 - sig)
+        d_g = 1 - np.square(self.gates[:, :, 3 * u :])
+        d_c = self.gates[:, :, 2 * u : 3 * u] * (1 - np.square(self.tanh_c))
         for t in reversed(range(steps)):
             if dh_out is not None:
                 dh += dh_out[t]
             elif t == steps - 1:
                 dh += dy
-            gates, tanh_c, dz_t = self.gates[t], self.tanh_c[t], dz[t]
-            i, f, o, g = gates[:, :u], gates[:, u : 2 * u], gates[:, 2 * u : 3 * u], gates[:, 3 * u :]
+            gates, dz_t = self.gates[t], dz[t]
+            i, f, g = gates[:, :u], gates[:, u : 2 * u], gates[:, 3 * u :]
             di, df, do, dg = dz_t[:, :u], dz_t[:, u : 2 * u], dz_t[:, 2 * u : 3 * u], dz_t[:, 3 * u :]
-            # do = dh * tanh(c) * o * (1 - o); dc += dh * o * (1 - tanh(c)^2)
-            np.multiply(dh, tanh_c, out=do)
-            np.multiply(tanh_c, tanh_c, out=tmp)
-            np.subtract(1, tmp, out=tmp)
-            tmp *= o
-            tmp *= dh
+            np.multiply(dh, self.tanh_c[t], out=do)  # d(o) = dh * tanh(c)
+            np.multiply(dh, d_c[t], out=tmp)
             dc += tmp
-            # sigmoid gates i, f, o: dz = d(gate) * gate * (1 - gate), over the three at once
-            np.multiply(dc, g, out=di)
-            np.multiply(dc, self.c[t], out=df)
-            dsig = dz_t[:, : 3 * u]
-            dsig *= gates[:, : 3 * u]
-            dsig *= 1 - gates[:, : 3 * u]
-            # dg = dc * i * (1 - g^2)
-            np.multiply(g, g, out=dg)
-            np.subtract(1, dg, out=dg)
-            dg *= i
-            dg *= dc
+            np.multiply(dc, g, out=di)  # d(i) = dc * g
+            np.multiply(dc, self.c[t], out=df)  # d(f) = dc * c_{t-1}
+            dz_t[:, : 3 * u] *= d_sig[t]  # through the three sigmoids at once
+            np.multiply(dc, i, out=dg)  # dz_g = dc * i * (1 - g^2)
+            dg *= d_g[t]
             dc *= f  # flows to step t - 1
             np.matmul(dz_t, recurrent_t, out=dh)
         order = self._order()
