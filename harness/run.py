@@ -44,6 +44,9 @@ class RunConfig:
     isolate: bool = False
     #: allow TF32 on GPUs in the timing runs only (comparisons always use full float32)
     tf32_timing: bool = False
+    #: seconds an isolated backend may take before it is ended and marked failed (None: a
+    #: default from the run's size, harness.isolate.default_timeout)
+    backend_timeout: float | None = None
 
 
 @dataclass
@@ -100,6 +103,8 @@ class RunResult:
     #: float32-vs-float64 drift after training that widened "trained" (see harness.diff)
     tolerances: dict[str, float] = field(default_factory=dict)
     rounding_drift: float = float("nan")
+    #: Ctrl-C stopped the run: the backends that had not finished are failed "interrupted"
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -167,21 +172,29 @@ def _run(
     result.outputs = np.asarray(out)
     result.activations = model.activations(probe)
 
-    plans = [batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, e) for e in range(recipe.epochs)]
-
     sites = dropout_sites(spec)
 
-    def stage_step(epoch: int, step: int, idx: np.ndarray) -> Batch:
-        """The step's batch with its Dropout masks, drawn from the shared seed (spec/dropout.py)."""
-        masks = dropout_masks(spec, len(idx), (recipe.shuffle_seed, epoch, step), sites) if sites else {}
-        return model.stage(data.x_train[idx], data.y_train[idx], masks)
+    def stage_epoch(epoch: int) -> list[Batch]:
+        """The epoch's batches with their Dropout masks, drawn from the shared seeds (spec/dropout.py);
+        staged before the epoch runs, so conversion to native tensors stays out of the steps."""
+        plan = batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, epoch)
+        return [
+            model.stage(
+                data.x_train[idx],
+                data.y_train[idx],
+                dropout_masks(spec, len(idx), (recipe.shuffle_seed, epoch, step), sites) if sites else {},
+            )
+            for step, idx in enumerate(plan)
+        ]
 
-    # stage every batch up front: conversion to native tensors stays out of the loop
-    staged: list[list[Batch]] = [[stage_step(e, s, i) for s, i in enumerate(plan)] for e, plan in enumerate(plans)]
-    # gradients on exactly the batch (and Dropout masks) the first training step will see
-    result.loss, result.grads = model.loss_and_grads(staged[0][0])
+    # one epoch staged at a time (memory stays flat in the number of epochs); the first is
+    # kept: gradients are taken on its first batch, and the timing runs replay it
+    first_epoch = stage_epoch(0)
+    result.loss, result.grads = model.loss_and_grads(first_epoch[0])
 
-    train_epochs(model, result, recipe.epochs, lambda epoch: staged[epoch], progress)
+    train_epochs(
+        model, result, recipe.epochs, lambda epoch: first_epoch if epoch == 0 else stage_epoch(epoch), progress
+    )
     result.params = model.params()
     if result.status == "ok":
         result.test_outputs = model.forward(model.stage(data.x_test))
@@ -193,7 +206,7 @@ def _run(
     if config.timing:
         if config.tf32_timing:
             result.implementation["timing_precision"] = backend.allow_tf32(True)
-        timings += time_model(backend, task, params, config, staged[0], probe)
+        timings += time_model(backend, task, params, config, first_epoch, probe)
     rss = peak_rss_mb()
     result.timings = [t.with_work(peak_rss_mb=rss) for t in timings]
 
@@ -335,16 +348,24 @@ def run(
     dtype, seed, reference = config.dtype, config.seed, config.reference
     params = init_params(task.model, seed)
     layer_names = [info.name for info in task.model.infer()]
-    names = list(dict.fromkeys([reference, *backends]))
-    results = {n: runner(n, task_for(n) if task_for else task, params, config, progress) for n in names}
+    names = backends_to_run(backends, reference)
+    results: dict[str, BackendResult] = {}
+    drift, interrupted = float("nan"), False
+    try:
+        for n in names:
+            results[n] = runner(n, task_for(n) if task_for else task, params, config, progress)
+        ref = results[reference]
+        if dtype == "float32" and ref.status == "ok":
+            # in this process: no timing, so isolation buys nothing here and a fresh one costs a second
+            ref64_config = dataclasses.replace(config, dtype="float64", timing=False)
+            ref64 = run_backend(reference, task_for(reference) if task_for else task, params, ref64_config)
+            if ref64.status == "ok":
+                drift = rounding_drift(ref, ref64)
+    except KeyboardInterrupt:  # Ctrl-C: keep what finished, the rest is failed "interrupted"
+        interrupted = True
+        for n in names:
+            results.setdefault(n, BackendResult(n, status="failed", reason="interrupted (Ctrl-C) before it finished"))
     ref = results[reference]
-    drift = float("nan")
-    if dtype == "float32" and ref.status == "ok":
-        # in this process: no timing, so isolation buys nothing here and a fresh one costs a second
-        ref64_config = dataclasses.replace(config, dtype="float64", timing=False)
-        ref64 = run_backend(reference, task_for(reference) if task_for else task, params, ref64_config)
-        if ref64.status == "ok":
-            drift = rounding_drift(ref, ref64)
     tol = {"single": TOLERANCES[dtype]["single"], "trained": trained_tolerance(dtype, drift)}
     comparisons: dict[str, Comparison] = {}
     for name, res in results.items():
@@ -358,7 +379,12 @@ def run(
             problem = verdict(c, tol)
             if problem:
                 res.status, res.reason = "mismatch", problem
-    return RunResult(task, dtype, config.device, seed, reference, results, comparisons, tol, drift)
+    return RunResult(task, dtype, config.device, seed, reference, results, comparisons, tol, drift, interrupted)
+
+
+def backends_to_run(backends: list[str] | tuple[str, ...], reference: str) -> list[str]:
+    """Every backend a run runs, in order: the reference first, even when not among ``backends``."""
+    return list(dict.fromkeys([reference, *backends]))
 
 
 def rounding_drift(ref32: BackendResult, ref64: BackendResult) -> float:

@@ -64,6 +64,8 @@ def run_lr_sweep(
         ok = ok and run_ok(result)
         curves[lr] = {n: np.array([x[2] for x in r.losses], dtype=float) for n, r in result.results.items()}
         reference = result.reference
+        if result.interrupted:  # Ctrl-C: the rates that finished, and this one marked, are kept
+            break
     table = pd.DataFrame(rows)
     atomic_write(Path(out_dir) / "sweep.csv", table.to_csv(index=False))
     sweep_plot(curves, reference, Path(out_dir) / "sweep.png", task.name)

@@ -14,15 +14,27 @@ with the reference within tolerance, 1 when one disagrees, fails or diverges, 2 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import sys
+from typing import TYPE_CHECKING
 
 from netparity import __version__
 from netparity.backends import BACKENDS, installed_reason, unavailable_reason
 from netparity.backends.base import DTYPES
 from netparity.recipe_args import add_recipe_args, parse_lrs, recipe_changes
-from netparity.spec.errors import SpecError
+from netparity.spec.errors import ECHO_LIMIT, SpecError, quoted, shown
+from netparity.spec.limits import check_memory, check_seed, check_threads
 from netparity.spec.tasks import TASKS, get_task
+
+if TYPE_CHECKING:
+    from netparity.harness.native import NativeDefaults
+    from netparity.harness.overrides import RecipeChanges
+    from netparity.harness.report import RunFolder
+    from netparity.harness.run import RunConfig
+    from netparity.rerun import SavedRun
+    from netparity.spec.tasks import TaskInstance
 
 #: how errors and --help name the program (compare.py passes its own name)
 PROG = "netparity"
@@ -32,9 +44,28 @@ class UsageError(Exception):
     """Bad command-line input: reported as one line, exit status 2."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C during the run: what finished was written to the folder, marked interrupted."""
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one clear line instead of usage + traceback
-        raise UsageError(message)
+        # argparse echoes a bad value whole ("invalid int value: '1111...'"): shorten it
+        raise UsageError(re.sub(rf"'([^']{{{ECHO_LIMIT},}})'", lambda m: quoted(m.group(1)), message))
+
+
+def one_line(message: object) -> str:
+    """A message as one printable line: control characters (a newline, an escape code) that
+    reached it unquoted are escaped, and a runaway message is cut."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
+    return text if len(text) <= 2000 else text[:2000] + "..."
+
+
+def positive_seconds(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {quoted(text)}")
+    return value
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -50,12 +81,19 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--reference", default="numpy", help="backend the others are compared with")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--out", default=None, help="run folder (default: a new one under reports/)")
+    p.add_argument(
+        "--backend-timeout",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="end a backend that runs longer and mark it failed (default: from the run's size; isolated runs)",
+    )
     p.add_argument("--no-timing", action="store_true", help="skip the repeated timing runs")
     p.add_argument(
         "--threads",
         type=int,
         default=os.cpu_count() or 1,
-        help="compute threads for every backend (default: all cores)",
+        help="compute threads for every backend (default: all cores; at most 4x the cores)",
     )
     p.add_argument(
         "--tf32",
@@ -130,9 +168,10 @@ def parse_backends(text: str | None, reference: str, *, deep: bool = True) -> li
         chosen = [b.strip() for b in text.split(",") if b.strip()]
         unknown = [b for b in chosen if b not in BACKENDS]
         if unknown or not chosen:
-            raise UsageError(f"unknown backend {', '.join(unknown) or repr(text)} (known: {', '.join(BACKENDS)})")
+            names = ", ".join(shown(u, 40) for u in unknown[:5])
+            raise UsageError(f"unknown backend {names or quoted(text)} (known: {', '.join(BACKENDS)})")
     if reference not in BACKENDS:
-        raise UsageError(f"unknown reference backend {reference!r} (known: {', '.join(BACKENDS)})")
+        raise UsageError(f"unknown reference backend {quoted(reference)} (known: {', '.join(BACKENDS)})")
     reason = check(reference)
     if reason:
         raise UsageError(f"the reference backend {reference} is not available: {reason}")
@@ -142,28 +181,38 @@ def parse_backends(text: str | None, reference: str, *, deep: bool = True) -> li
 def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     """The command line: exit status 0 agree, 1 disagree or fail, 2 bad usage."""
     try:
-        return _main(build_parser(prog).parse_args(argv))
-    except UsageError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        return _main(build_parser(prog).parse_args(argv), argv)
+    except (UsageError, SpecError) as err:
+        print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         return 2
-    except SpecError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
+    except Interrupted as err:
+        print(f"{prog}: interrupted: {one_line(err)}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted before any result was written", file=sys.stderr)
+        return 130
 
 
-def _main(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     if args.list:
         print(list_all())
         return 0
+    if args.backend_timeout is not None:
+        if args.isolate is False:  # said explicitly: a backend in this process cannot be ended
+            raise UsageError(
+                "--backend-timeout needs isolated backends (one running in this process cannot be ended): "
+                "drop --no-isolate"
+            )
+        args.isolate = True  # a timeout implies isolation, with --no-timing too (README, Reliability)
     from netparity.rerun import rerun_args
 
     saved = rerun_args(args)  # --rerun DIR or --spec DIR/spec.json: args now say how that run ran
     if args.dtype not in DTYPES:
-        raise UsageError(f"unknown dtype {args.dtype!r} (known: {', '.join(DTYPES)})")
-    if args.threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+        raise UsageError(f"unknown dtype {quoted(args.dtype)} (known: {', '.join(DTYPES)})")
+    check_threads(args.threads)
+    check_seed(args.seed, "--seed")
     if args.device not in ("cpu", "cuda"):
-        raise UsageError(f"unknown device {args.device!r} (known: cpu, cuda)")
+        raise UsageError(f"unknown device {quoted(args.device)} (known: cpu, cuda)")
     custom = args.spec is not None or args.data is not None
     if custom and args.task is not None:
         raise UsageError("--task and --spec/--data exclude each other: a custom run has its own model and data")
@@ -175,10 +224,8 @@ def _main(args: argparse.Namespace) -> int:
     task_def = None if custom else get_task(task_name)
 
     from netparity.harness.overrides import apply_changes, native_defaults
-    from netparity.harness.progress import TrainingProgress
-    from netparity.harness.report import ReportError, console_table, prepare_out_dir, write_report
-    from netparity.harness.run import RunConfig, run, with_overrides
-    from netparity.rerun import data_source, record
+    from netparity.harness.report import ReportError, RunFolder
+    from netparity.harness.run import RunConfig, backends_to_run, with_overrides
 
     if saved is not None:
         task = saved.task
@@ -199,17 +246,9 @@ def _main(args: argparse.Namespace) -> int:
     )  # after the spec: it may import every framework
     pinned = saved.pinned if saved else set(changes.hyper)
     native = native_defaults(task, backends, changes.defaults, pinned, sweep=len(lrs) > 1)
-    try:  # only once the task is valid: a bad spec leaves no empty run folder behind
-        out_dir = prepare_out_dir(args.out, task.name)
-    except ReportError as err:
-        raise UsageError(str(err)) from None
-
-    print(
-        f"task {task.name} | dtype {args.dtype} | seed {args.seed} | reference {args.reference} | "
-        f"backends {', '.join(backends)}",
-        flush=True,
-    )
-    bar = TrainingProgress()  # a tqdm bar on an interactive terminal, silent in CI and pipes
+    names = backends_to_run(backends, args.reference)
+    data, recipe = task.data, task.recipe  # refused before the run allocates anything
+    check_memory(task.model, len(data.x_train), len(data.x_test), recipe.batch_size, recipe.epochs, len(names))
     config = RunConfig(
         dtype=args.dtype,
         device=args.device,
@@ -219,12 +258,59 @@ def _main(args: argparse.Namespace) -> int:
         threads=args.threads,
         isolate=args.isolate,
         tf32_timing=args.tf32,
+        backend_timeout=args.backend_timeout,
     )
+    try:  # only once the task is valid: a bad spec leaves no empty run folder behind
+        folder = RunFolder(args.out, task.name, command=[sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+    except ReportError as err:
+        raise UsageError(str(err)) from None
+    with folder:
+        return _run(args, task, backends, names, lrs, native, folder, config, changes, pinned, saved, task_name)
+
+
+def _run(
+    args: argparse.Namespace,
+    task: TaskInstance,
+    backends: list[str],
+    names: list[str],
+    lrs: list[float],
+    native: NativeDefaults | None,
+    folder: RunFolder,
+    config: RunConfig,
+    changes: RecipeChanges,
+    pinned: set[str],
+    saved: SavedRun | None,
+    task_name: str,
+) -> int:
+    """The run into its held folder; Ctrl-C writes what finished and raises Interrupted."""
+    from netparity.harness.progress import TrainingProgress
+    from netparity.harness.report import console_table, write_report
+    from netparity.harness.run import run
+    from netparity.rerun import data_source, record
+
+    out_dir = folder.path
+    print(
+        f"task {task.name} | dtype {args.dtype} | seed {args.seed} | reference {args.reference} | "
+        f"backends {', '.join(names)}",
+        flush=True,
+    )
+    bar = TrainingProgress()  # a tqdm bar on an interactive terminal, silent in CI and pipes
+    interrupted = "the finished backends' results are in {out}, marked interrupted"
     if len(lrs) > 1:  # a learning-rate sweep: one report per rate plus sweep.csv / sweep.png
         from netparity.harness.sweep import run_lr_sweep, sweep_console
 
-        table, ok = run_lr_sweep(task, lrs, out_dir, lambda t: run(t, backends, config, progress=bar))
+        stopped: list[bool] = []
+
+        def run_one(t):
+            result = run(t, backends, config, progress=bar)
+            stopped.append(result.interrupted)
+            return result
+
+        table, ok = run_lr_sweep(task, lrs, out_dir, run_one)
         bar.close()
+        folder.finish()
+        if any(stopped):
+            raise Interrupted(interrupted.format(out=out_dir))
         print(sweep_console(table))
         print(f"report: {out_dir}")
         return 0 if ok else 1
@@ -247,6 +333,9 @@ def _main(args: argparse.Namespace) -> int:
     if saved:
         extra["rerun_of"] = str(saved.folder)
     tables = write_report(result, out_dir, extra=extra, ok=ok)
+    folder.finish()
+    if result.interrupted:
+        raise Interrupted(interrupted.format(out=out_dir))
     print(console_table(tables["summary"]))
     print(f"report: {out_dir}")
     if saved:

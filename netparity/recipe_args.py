@@ -5,10 +5,10 @@ task's polynomial and start, and learning-rate lists for sweeps. Flags become pl
 from __future__ import annotations
 
 import argparse
-import math
 
 from netparity.harness.overrides import RecipeChanges
-from netparity.spec.errors import SpecError
+from netparity.spec.errors import SpecError, quoted
+from netparity.spec.limits import check_number
 from netparity.spec.recipe import EPSILON_MODES, OPTIMIZERS
 
 #: flag destination -> Optimizer field (every field a flag can set, lr apart)
@@ -71,11 +71,13 @@ def parse_lrs(text: str | None) -> list[float]:
     try:
         lrs = [float(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
-        raise SpecError(f"--lr expects a number or a comma-separated list of numbers, got {text!r}") from None
-    if not lrs or any(not (math.isfinite(lr) and lr > 0) for lr in lrs):
-        raise SpecError(f"--lr: each lr must be a positive number, got {text!r}")
+        raise SpecError(f"--lr expects a number or a comma-separated list of numbers, got {quoted(text)}") from None
+    for lr in lrs:
+        check_number(lr, "--lr")  # finite: the rule of every float field, spec or command line
+    if not lrs or any(not lr > 0 for lr in lrs):
+        raise SpecError(f"--lr: each lr must be a positive number, got {quoted(text)}")
     if len(set(lrs)) != len(lrs):
-        raise SpecError(f"--lr lists a value twice: {text!r}")
+        raise SpecError(f"--lr lists a value twice: {quoted(text)}")
     return lrs
 
 

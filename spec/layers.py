@@ -37,9 +37,6 @@ ACTIVATIONS = (
     "log_softmax",  # x - logsumexp(x) over the last axis
 )
 
-#: activations normalized over the last (channel) axis rather than elementwise
-AXIS_ACTIVATIONS = ("softmax", "log_softmax")
-
 
 @dataclass(frozen=True)
 class ParamSpec:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from netparity.spec.errors import SpecError
+from netparity.spec.errors import SpecError, quoted
 from netparity.spec.layers import Embedding, Layer, ParamSpec, Shape
+from netparity.spec.limits import check_finite_fields
 from netparity.spec.schemes import parse_scheme
 from netparity.spec.walk import Site, layer_name, walk
 
@@ -51,7 +52,7 @@ class ModelSpec:
             raise SpecError("the model has no layers")
         shape = self.input_shape
         if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in shape):
-            raise SpecError(f"input_shape must be a non-empty tuple of positive integers, got {shape!r}")
+            raise SpecError(f"input_shape must be a non-empty tuple of positive integers, got {quoted(shape)}")
         infos = []
         for index, layer in enumerate(self.layers):
             where = f"layer {index} ({type(layer).__name__})"
@@ -60,6 +61,7 @@ class ModelSpec:
             if isinstance(layer, Embedding) and index != 0:
                 raise SpecError(f"{where}: Embedding must be the first layer")
             try:
+                check_finite_fields(layer, type(layer).__name__)
                 layer.check()
                 out = layer.output_shape(shape)
                 params = layer.param_specs(shape)

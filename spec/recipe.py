@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netparity.spec.errors import SpecError
+from netparity.spec.errors import SpecError, quoted
+from netparity.spec.limits import check_finite_fields, check_seed
 
 LOSSES = ("mse", "cross_entropy")
 OPTIMIZERS = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
@@ -65,16 +66,17 @@ class Optimizer:
 
     def check(self) -> None:
         if self.name not in OPTIMIZERS:
-            raise SpecError(f"unknown optimizer {self.name!r} (known: {', '.join(OPTIMIZERS)})")
+            raise SpecError(f"unknown optimizer {quoted(self.name)} (known: {', '.join(OPTIMIZERS)})")
+        check_finite_fields(self, "optimizer")
         if isinstance(self.lr, bool) or not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise SpecError(f"optimizer lr must be a positive number, got {self.lr!r}")
+            raise SpecError(f"optimizer lr must be a positive number, got {quoted(self.lr)}")
         for name in ("momentum", "beta1", "beta2", "rho"):
             value = getattr(self, name)
             if not 0 <= value < 1:
-                raise SpecError(f"optimizer {name} must be in [0, 1), got {value!r}")
+                raise SpecError(f"optimizer {name} must be in [0, 1), got {quoted(value)}")
         for name in ("weight_decay", "epsilon", "initial_accumulator"):
             if getattr(self, name) < 0:
-                raise SpecError(f"optimizer {name} must be >= 0, got {getattr(self, name)!r}")
+                raise SpecError(f"optimizer {name} must be >= 0, got {quoted(getattr(self, name))}")
         if self.nesterov and self.momentum == 0:
             raise SpecError("nesterov=True needs momentum > 0")
         if self.nesterov and self.name != "sgd":
@@ -86,7 +88,7 @@ class Optimizer:
         modes = EPSILON_MODES[self.name]
         if self.epsilon_mode not in modes:
             raise SpecError(
-                f"epsilon_mode {self.epsilon_mode!r} does not apply to {self.name} (known: {', '.join(modes)})"
+                f"epsilon_mode {quoted(self.epsilon_mode)} does not apply to {self.name} (known: {', '.join(modes)})"
             )
 
 
@@ -106,14 +108,16 @@ class Recipe:
 
     def check(self) -> None:
         if self.loss not in LOSSES:
-            raise SpecError(f"unknown loss {self.loss!r} (known: {', '.join(LOSSES)})")
+            raise SpecError(f"unknown loss {quoted(self.loss)} (known: {', '.join(LOSSES)})")
         self.optimizer.check()
+        check_finite_fields(self, "recipe")
+        check_seed(self.shuffle_seed, "recipe shuffle_seed")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise SpecError(f"{name} must be a positive integer, got {value!r}")
+                raise SpecError(f"{name} must be a positive integer, got {quoted(value)}")
         if self.l2 < 0:
-            raise SpecError(f"l2 must be >= 0, got {self.l2!r}")
+            raise SpecError(f"l2 must be >= 0, got {quoted(self.l2)}")
 
 
 WEIGHT_PARAMS = ("kernel", "recurrent_kernel", "wq", "wk", "wv", "wo")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import FRAMEWORK_BACKENDS, backend_params, require
+from netparity.backends import get_backend
 from netparity.spec import layers as L
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Optimizer, Recipe
@@ -98,3 +99,130 @@ def test_conv1d_task_builds_and_is_a_signal_classifier() -> None:
     assert task.data.x_train.shape[1:] == (8, 8) and task.model.output_shape == (10,)
     assert any(isinstance(layer, L.GlobalAvgPool) for layer in task.model.layers)
     assert any(isinstance(layer, L.Conv1D) for layer in task.model.layers)
+
+
+def test_native_defaults_leaky_relu_slope_only_where_it_acts() -> None:
+    """--defaults native: Keras and TF's leaky_relu slope is 0.2 (torch's 0.01 is the spec's);
+    only layers whose activation is leaky_relu and whose slope was left open change."""
+    import dataclasses
+
+    from netparity.harness.native import native_task
+    from netparity.spec.tasks import get_task
+
+    task = get_task("regression").build(0)
+    layers = (
+        L.Dense(4, "leaky_relu"),
+        L.Dense(4, "relu"),  # the slope does nothing here: not a difference
+        L.Residual((L.Activation("leaky_relu"),)),
+        L.Dense(4, "leaky_relu", negative_slope=0.3),  # pinned by the user
+        *task.model.layers,
+    )
+    task = dataclasses.replace(task, model=ModelSpec(task.model.input_shape, layers))
+    for backend in ("keras", "tf"):
+        native, diffs = native_task(task, backend, set())
+        assert {(d.where, d.field, d.recipe, d.native) for d in diffs} == {
+            ("0.dense", "negative_slope", 0.01, 0.2),
+            ("2.residual.0.activation", "negative_slope", 0.01, 0.2),
+        }
+        assert native.model.layers[0].negative_slope == 0.2 and native.model.layers[3].negative_slope == 0.3
+    assert native_task(task, "torch", set())[1] == []
+
+
+@pytest.mark.slow
+def test_new_layers_through_a_spec_file_in_float64(tmp_path) -> None:
+    """--spec with Conv1D, pooling, GRU and the new activations: every backend ok at 1e-10."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    root = Path(__file__).resolve().parents[1]
+    spec = {
+        "input_shape": [12, 2],
+        "layers": [
+            {"type": "Conv1D", "filters": 4, "kernel": 3, "padding": "causal", "dilation": 2, "activation": "gelu"},
+            {"type": "AvgPool1D", "pool": 2, "padding": "same"},
+            {"type": "GRU", "units": 5, "return_sequences": True, "reset_after": False},
+            {"type": "GlobalMaxPool"},
+            {"type": "Dense", "units": 3, "activation": "leaky_relu", "negative_slope": 0.2},
+        ],
+        "recipe": {"loss": "mse", "optimizer": {"name": "adam", "lr": 0.01}, "epochs": 2, "batch_size": 16},
+    }
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(spec))
+    out = tmp_path / "run"
+    args = ["--spec", str(path), "--dtype", "float64", "--no-timing", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, str(root / "compare.py"), *args], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = pd.read_csv(out / "summary.csv")
+    assert (summary.status == "ok").all(), summary[["backend", "status", "reason"]]
+    assert (summary.filter(like="max_rel").fillna(0) <= 1e-10).all().all()
+
+
+@pytest.mark.parametrize(
+    ("shape", "layer", "message"),
+    [
+        ((8, 8, 1), {"type": "Conv1D", "filters": 2}, "Conv1D expects a sequence"),
+        ((8, 2), {"type": "Conv1D", "filters": 2, "padding": "full"}, "'valid', 'same' or 'causal'"),
+        ((8, 2), {"type": "Conv1D", "filters": 2, "kernel": 5, "dilation": 2}, "span 9 is longer"),
+        ((8, 2), {"type": "Conv1D", "filters": 2, "stride": 2, "dilation": 2}, "stride > 1 together with dilation"),
+        ((4,), {"type": "GlobalAvgPool"}, "GlobalAvgPool expects a sequence"),
+        ((6, 6, 3), {"type": "Conv2D", "filters": 4, "groups": 2}, "not divisible by groups=2"),
+        ((6, 6, 4), {"type": "Conv2D", "filters": 3, "groups": 2}, "filters=3 is not divisible"),
+        (
+            (6, 6, 4),
+            {"type": "Conv2D", "filters": 2, "kernel": [3, 0]},
+            "Conv2D.kernel must be a positive int or a pair",
+        ),
+        ((6, 6, 4), {"type": "Conv2D", "filters": 2, "dilation": [1, 2, 3]}, "wrong type"),
+        ((6, 6, 4), {"type": "MaxPool2D", "pool": [2, 7]}, "larger than its 6x6 input"),
+        ((6, 6, 4), {"type": "AvgPool2D", "padding": "causal"}, "'valid' or 'same'"),
+        ((5, 6), {"type": "SelfAttention", "heads": 4}, "set key_dim"),
+        ((5, 6), {"type": "SelfAttention", "heads": 2, "key_dim": 0}, "key_dim must be a positive integer"),
+        ((5, 6), {"type": "GRU", "units": 2, "reset_after": "yes"}, "wrong type"),
+        ((4,), {"type": "Dense", "units": 2, "activation": "leaky_relu", "negative_slope": "x"}, "wrong type"),
+        ((4,), {"type": "Activation", "name": "swish"}, "unknown activation 'swish'"),
+    ],
+)
+def test_bad_new_layer_fields_are_one_line_spec_errors(shape: tuple, layer: dict, message: str) -> None:
+    from netparity.spec.errors import SpecError
+    from netparity.spec.serialize import model_from_dict
+
+    with pytest.raises(SpecError, match=message) as err:
+        model_from_dict(
+            {"input_shape": list(shape), "layers": [layer, {"type": "Flatten"}, {"type": "Dense", "units": 2}]}
+        )
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("backend", backend_params(FRAMEWORK_BACKENDS))
+def test_implementation_names_the_replacements(backend: str) -> None:
+    """The report says which named replacement ran instead of the framework's own layer."""
+    from netparity.spec.init import init_params
+
+    require(backend)
+    spec = ModelSpec(
+        SEQ,
+        (
+            L.GRU(3, reset_after=False, return_sequences=True),
+            L.LSTM(3, recurrent_bias=True),
+            L.Dense(2, "gelu"),
+            L.Activation("hard_sigmoid"),
+        ),
+    )
+    params = init_params(spec, 0)
+    impl = {
+        dtype: get_backend(backend).build(spec, params, Recipe(), dtype=dtype, device="cpu").implementation
+        for dtype in DTYPES
+    }
+    expected = {
+        "torch": {"GRU reset_after=False", "activation hard_sigmoid"},
+        "tf": {"activation gelu"},
+        "keras": {"LSTM recurrent_bias", "activation gelu"},
+    }[backend]
+    assert expected <= set(impl["float64"]), impl["float64"]
+    assert not {k for k in impl["float32"] if k.startswith("activation")}  # float32: the stock ops

@@ -37,7 +37,7 @@ class TorchModel:
         self.implementation = {
             "layers": "torch.nn",
             "optimizer": describe(self.optimizer),
-            **replacements(spec, self.dtype),
+            **replacements(spec, self.dtype, self.device),
         }
 
     @torch.no_grad()

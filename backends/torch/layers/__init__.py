@@ -71,44 +71,52 @@ class HardsigmoidFloat64(nn.Module):
 
 
 class HardswishFloat64(nn.Module):
-    """x * relu6(x + 3) / 6 by autograd: nn.Hardswish's CUDA kernels multiply by 1.0f / 6.0f."""
+    """x * relu6(x + 3) / 6 by autograd: nn.Hardswish's CUDA kernel multiplies by 1.0f / 6.0f
+    (aten/src/ATen/native/cuda/ActivationHardswishKernel.cu; read, not measured: no GPU here).
+    Its CPU kernels compute the formula (measured 1.5e-16 in float64), so CPU runs nn.Hardswish."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * F.relu6(x + 3.0) / 6.0
 
 
-#: activations whose torch op rounds a constant to float32: replaced in float64 models
-FLOAT64_REPLACEMENTS: dict[str, type[nn.Module]] = {
-    "hard_sigmoid": HardsigmoidFloat64,
-    "hard_silu": HardswishFloat64,
+#: activation -> (replacement, device types where torch's op rounds a constant to float32):
+#: these run instead of torch's module in float64 models on those devices
+FLOAT64_REPLACEMENTS: dict[str, tuple[type[nn.Module], tuple[str, ...]]] = {
+    "hard_sigmoid": (HardsigmoidFloat64, ("cpu", "cuda")),  # CPU backward measured 3.0e-8 off
+    "hard_silu": (HardswishFloat64, ("cuda",)),
 }
 
 
-def activation_module(spec: Layer, dtype: torch.dtype, dim: int = -1) -> nn.Module | None:
+def _replacement(name: str | None, dtype: torch.dtype, device: torch.device) -> type[nn.Module] | None:
+    replacement, devices = FLOAT64_REPLACEMENTS.get(name, (None, ()))
+    return replacement if dtype == torch.float64 and torch.device(device).type in devices else None
+
+
+def activation_module(spec: Layer, ctx: Ctx, dim: int = -1) -> nn.Module | None:
     """The spec's activation as a torch module (None for none or identity); ``dim`` is the
     channel dimension softmax and log_softmax normalize over (1 for NCHW images)."""
     name = getattr(spec, "activation", None)
     if name in (None, "identity"):
         return None
-    if dtype == torch.float64 and name in FLOAT64_REPLACEMENTS:
-        return FLOAT64_REPLACEMENTS[name]()
-    return ACTIVATIONS[name](spec, dim)
+    replacement = _replacement(name, ctx.dtype, ctx.device)
+    return replacement() if replacement else ACTIVATIONS[name](spec, dim)
 
 
-def with_activation(module: nn.Module, spec: Layer, dtype: torch.dtype, dim: int = -1) -> nn.Module:
+def with_activation(module: nn.Module, spec: Layer, ctx: Ctx, dim: int = -1) -> nn.Module:
     """``module`` followed by the spec's activation, if it has one."""
-    act = activation_module(spec, dtype, dim)
+    act = activation_module(spec, ctx, dim)
     return module if act is None else nn.Sequential(module, act)
 
 
-def replacements(spec, dtype: torch.dtype) -> dict[str, str]:
+def replacements(spec, dtype: torch.dtype, device: torch.device) -> dict[str, str]:
     """``implementation`` entries for what runs in hand-written modules rather than torch's
-    own: FLOAT64_REPLACEMENTS in float64, and the reset-before GRU nn.GRU lacks."""
+    own: FLOAT64_REPLACEMENTS, and the reset-before GRU nn.GRU lacks."""
     layers = [site.layer for site in spec.walk()]
     notes = {}
-    if dtype == torch.float64:
-        used = {getattr(layer, "activation", None) for layer in layers}
-        notes.update({f"activation {n}": cls.__name__ for n, cls in FLOAT64_REPLACEMENTS.items() if n in used})
+    for name in {getattr(layer, "activation", None) for layer in layers}:
+        replacement = _replacement(name, dtype, device)
+        if replacement:
+            notes[f"activation {name}"] = replacement.__name__
     if any(getattr(layer, "reset_after", True) is False for layer in layers):
         notes["GRU reset_after=False"] = "GRUResetBefore, a hand-written cell (nn.GRU is reset_after=True only)"
     return notes

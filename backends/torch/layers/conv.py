@@ -49,7 +49,7 @@ def conv2d(layer: L.Conv2D, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
         device=ctx.device,
     )
     binds = [bind(ctx, "kernel", conv.weight)] + ([bind(ctx, "bias", conv.bias)] if layer.use_bias else [])
-    return with_activation(conv, layer, ctx.dtype, dim=1), binds  # softmax over the channels: dim 1 in NCHW
+    return with_activation(conv, layer, ctx, dim=1), binds  # softmax over the channels: dim 1 in NCHW
 
 
 class MaxPool2dTFSame(nn.MaxPool2d):

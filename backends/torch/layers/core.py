@@ -14,13 +14,13 @@ from torch import nn
 def dense(layer: L.Dense, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
     lin = nn.Linear(ctx.in_shape[-1], layer.units, bias=layer.use_bias, dtype=ctx.dtype, device=ctx.device)
     binds = [bind(ctx, "kernel", lin.weight)] + ([bind(ctx, "bias", lin.bias)] if layer.use_bias else [])
-    return with_activation(lin, layer, ctx.dtype), binds
+    return with_activation(lin, layer, ctx), binds
 
 
 @register(L.Activation)
 def activation(layer: L.Activation, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
     # torch holds images NCHW: softmax and log_softmax normalize the channels, dim 1
-    return activation_module(layer, ctx.dtype, 1 if len(ctx.in_shape) == 3 else -1) or nn.Identity(), []
+    return activation_module(layer, ctx, 1 if len(ctx.in_shape) == 3 else -1) or nn.Identity(), []
 
 
 class FlattenChannelsLast(nn.Module):

@@ -42,7 +42,7 @@ def conv1d(layer: L.Conv1D, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
         device=ctx.device,
     )
     binds = [bind(ctx, "kernel", conv.weight)] + ([bind(ctx, "bias", conv.bias)] if layer.use_bias else [])
-    return with_activation(conv, layer, ctx.dtype), binds
+    return with_activation(conv, layer, ctx), binds
 
 
 class MaxPool1dChannelsLast(nn.MaxPool1d):
