@@ -220,16 +220,17 @@ def train_epochs(
 ) -> None:
     """Train ``epochs`` epochs of ``batches_of(epoch)``; the losses land in ``result.losses``.
 
-    The per-step work outside ``train_step`` is a store into a preallocated array and one
-    finiteness test: the (epoch, step, loss) rows are built once at the end (benchmark (d)
+    The per-step work outside ``train_step`` is a store into a preallocated list and one
+    finiteness test; the (epoch, step, loss) rows are built once at the end (benchmark (d)
     holds this loop to <= 2% of the time spent in ``train_step``)."""
     first = batches_of(0)
     per_epoch = len(first)
-    losses = np.full(epochs * per_epoch, np.nan)
+    losses = [math.nan] * (epochs * per_epoch)
     done, train_step, isfinite = 0, model.train_step, math.isfinite
     for epoch in range(epochs):
         for batch in first if epoch == 0 else batches_of(epoch):
-            loss = losses[done] = train_step(batch)
+            loss = train_step(batch)
+            losses[done] = loss
             done += 1
             if not isfinite(loss):
                 step = (done - 1) % per_epoch
@@ -239,7 +240,9 @@ def train_epochs(
                 progress(result.backend, done, len(losses))
         if result.status == "diverged":
             break
-    result.losses = [(k // per_epoch, k % per_epoch, float(loss)) for k, loss in enumerate(losses[:done].tolist())]
+    epoch_of = np.repeat(np.arange(epochs), per_epoch)[:done].tolist()
+    step_of = np.tile(np.arange(per_epoch), epochs)[:done].tolist()
+    result.losses = list(zip(epoch_of, step_of, map(float, losses[:done]), strict=True))
 
 
 def time_model(
