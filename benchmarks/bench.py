@@ -208,12 +208,17 @@ def harness_overhead(task_name: str, threads: int) -> list[dict]:
     loops: dict[str, dict[str, float]] = {}  # backend -> loop and train_step, wall and CPU seconds
     real_train_epochs = hr.train_epochs
 
-    def timed_train_epochs(model, result, epochs, batches_of, progress=None) -> None:
+    def timed_train_epochs(model, result, recipe, batches_of, progress=None) -> None:
         raw = model._obj  # the backend's model itself, without the proxy's per-call cost
         inner = {"wall": 0.0, "cpu": 0.0}
         wall, cpu = time.perf_counter, time.process_time
 
         class Stepper:
+            """The model, its train_step timed; every other attribute (schedule hooks) its own."""
+
+            def __getattr__(self, name: str):
+                return getattr(raw, name)
+
             def train_step(self, batch):
                 start_wall, start_cpu = wall(), cpu()
                 loss = raw.train_step(batch)
@@ -233,7 +238,7 @@ def harness_overhead(task_name: str, threads: int) -> list[dict]:
             return batches
 
         start_wall, start_cpu = wall(), cpu()
-        real_train_epochs(Stepper(), result, epochs, timed_batches_of, progress)
+        real_train_epochs(Stepper(), result, recipe, timed_batches_of, progress)
         loop_cpu, loop_wall = cpu() - start_cpu - staging["cpu"], wall() - start_wall - staging["wall"]
         inside[0] += inner["wall"]  # the whole-run figure counts train_step as backend time too
         loops[result.backend] = {
@@ -307,7 +312,7 @@ def loop_overhead_ab(task_name: str, backend_name: str = "numpy", rounds: int = 
     epochs = max(1, task.recipe.epochs)
 
     def harness_loop() -> None:
-        hr.train_epochs(model, hr.BackendResult(backend_name), epochs, lambda epoch: batches, None)
+        hr.train_epochs(model, hr.BackendResult(backend_name), task.recipe, lambda epoch: batches, None)
 
     def bare_loop() -> None:
         for _ in range(epochs):

@@ -70,10 +70,13 @@ def summary_frame(run: RunResult) -> pd.DataFrame:
 
 
 def losses_frame(run: RunResult) -> pd.DataFrame:
+    """Every training step's loss and the learning rate that step used (the backend's own)."""
     rows = [
-        {"backend": n, "epoch": e, "step": s, "loss": loss} for n, r in run.results.items() for e, s, loss in r.losses
+        {"backend": n, "epoch": e, "step": s, "loss": loss, "lr": lr}
+        for n, r in run.results.items()
+        for (e, s, loss), lr in zip(r.losses, r.lrs or [float("nan")] * len(r.losses), strict=True)
     ]
-    return pd.DataFrame(rows, columns=["backend", "epoch", "step", "loss"])
+    return pd.DataFrame(rows, columns=["backend", "epoch", "step", "loss", "lr"])
 
 
 def outputs_frame(run: RunResult) -> pd.DataFrame:

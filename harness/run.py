@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from netparity.backends import BACKENDS, BackendUnavailable, get_backend, required_backends
-from netparity.backends.base import Backend, Batch, Model
+from netparity.backends.base import Backend, Batch, Model, learning_rate, start_epoch
 from netparity.harness.diff import TOLERANCES, Diff, dict_diff, scalar_diff, trained_tolerance
 from netparity.harness.metrics import test_metrics
 from netparity.harness.timing import Timing, once, peak_rss_mb, repeat
@@ -22,6 +22,7 @@ from netparity.spec.data import batch_plan
 from netparity.spec.dropout import dropout_masks, dropout_sites
 from netparity.spec.flops import forward_flops, train_flops
 from netparity.spec.init import init_params
+from netparity.spec.recipe import Recipe
 from netparity.spec.tasks import TaskInstance
 
 PROBE_SIZE = 64  # rows of the test set whose outputs and activations are compared
@@ -62,6 +63,7 @@ class BackendResult:
     loss: float = float("nan")  # training-mode loss of the first training batch
     grads: dict[str, np.ndarray] = field(default_factory=dict)
     losses: list[tuple[int, int, float]] = field(default_factory=list)  # (epoch, step, loss)
+    lrs: list[float] = field(default_factory=list)  # the learning rate of each step in losses
     params: dict[str, np.ndarray] = field(default_factory=dict)  # after training
     test_outputs: np.ndarray | None = None
     metrics: dict[str, float] = field(default_factory=dict)
@@ -88,6 +90,8 @@ class Comparison:
     layers: list[tuple[int, str, Diff]]  # (index, canonical layer name, activation diff)
     grads: dict[str, Diff]
     first_divergent_layer: str = ""
+    #: the learning rate of every step (each framework's own schedule) against the reference's
+    lr: Diff = field(default_factory=lambda: Diff(0.0, 0.0))
 
 
 @dataclass
@@ -177,7 +181,7 @@ def _run(
     def stage_epoch(epoch: int) -> list[Batch]:
         """The epoch's batches with their Dropout masks, drawn from the shared seeds (spec/dropout.py);
         staged before the epoch runs, so conversion to native tensors stays out of the steps."""
-        plan = batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, epoch)
+        plan = batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, epoch, shuffle=recipe.shuffle)
         return [
             model.stage(
                 data.x_train[idx],
@@ -192,13 +196,11 @@ def _run(
     first_epoch = stage_epoch(0)
     result.loss, result.grads = model.loss_and_grads(first_epoch[0])
 
-    train_epochs(
-        model, result, recipe.epochs, lambda epoch: first_epoch if epoch == 0 else stage_epoch(epoch), progress
-    )
+    train_epochs(model, result, recipe, lambda epoch: first_epoch if epoch == 0 else stage_epoch(epoch), progress)
     result.params = model.params()
     if result.status == "ok":
         result.test_outputs = model.forward(model.stage(data.x_test))
-        result.metrics = test_metrics(task.kind, result.test_outputs, data)
+        result.metrics = test_metrics(task.kind, result.test_outputs, data, from_logits=recipe.loss.from_logits)
         if not np.all(np.isfinite(result.test_outputs)):
             result.status, result.reason = "diverged", "non-finite test outputs"
 
@@ -214,21 +216,30 @@ def _run(
 def train_epochs(
     model: Model,
     result: BackendResult,
-    epochs: int,
+    recipe: Recipe,
     batches_of: Callable[[int], list[Batch]],
     progress: Callable[[str, int, int], None] | None = None,
 ) -> None:
-    """Train ``epochs`` epochs of ``batches_of(epoch)``; the losses land in ``result.losses``.
+    """Train ``recipe.epochs`` epochs of ``batches_of(epoch)``; each step's loss and the learning
+    rate it used land in ``result.losses`` and ``result.lrs``.
 
-    The per-step work outside ``train_step`` is a store into a preallocated list and one
+    The per-step work outside the model is a store into preallocated lists and one
     finiteness test; the (epoch, step, loss) rows are built once at the end (benchmark (d)
     holds this loop to <= 2% of the time spent in ``train_step``)."""
-    first = batches_of(0)
+    epochs, first = recipe.epochs, batches_of(0)
     per_epoch = len(first)
     losses = [math.nan] * (epochs * per_epoch)
+    lrs = [math.nan] * len(losses)
+    # a model without a schedule hook keeps the recipe's rate: read once, not every step
+    scheduled = getattr(model, "learning_rate", None) is not None
+    fixed_lr = None if scheduled else learning_rate(model, recipe)
     done, train_step, isfinite = 0, model.train_step, math.isfinite
     for epoch in range(epochs):
-        for batch in first if epoch == 0 else batches_of(epoch):
+        batches = first if epoch == 0 else batches_of(epoch)
+        start_epoch(model, epoch)
+        for batch in batches:
+            if scheduled:
+                lrs[done] = learning_rate(model, recipe)  # the rate this step uses, read before it moves on
             loss = train_step(batch)
             losses[done] = loss
             done += 1
@@ -243,6 +254,7 @@ def train_epochs(
     epoch_of = np.repeat(np.arange(epochs), per_epoch)[:done].tolist()
     step_of = np.tile(np.arange(per_epoch), epochs)[:done].tolist()
     result.losses = list(zip(epoch_of, step_of, map(float, losses[:done]), strict=True))
+    result.lrs = lrs[:done] if scheduled else [fixed_lr] * done
 
 
 def time_model(
@@ -296,7 +308,10 @@ def compare(result: BackendResult, ref: BackendResult, tol: dict[str, float], la
         for i, name in enumerate(layer_names)
     ]
     first = next((name for _, name, d in layers if not d.within(tol["single"])), "")
+    m = min(len(result.lrs), len(ref.lrs))
+    lr = Diff.of(np.array(result.lrs[:m]), np.array(ref.lrs[:m])) if m else Diff(0.0, 0.0)
     return Comparison(
+        lr=lr,
         output=Diff.of(result.outputs, ref.outputs) if result.outputs is not None else Diff(np.nan, np.nan),
         grad=grad,
         loss=scalar_diff(result.loss, ref.loss),
@@ -314,6 +329,7 @@ def verdict(c: Comparison, tol: dict[str, float]) -> str:
         "outputs": (c.output, tol["single"]),
         "gradients": (c.grad, tol["single"]),
         "loss": (c.loss, tol["single"]),
+        "learning rates": (c.lr, tol["single"]),
         "loss trajectory": (c.trajectory, tol["trained"]),
         "trained parameters": (c.param, tol["trained"]),
     }
@@ -336,20 +352,25 @@ def run(
     progress: Callable[[str, int, int], None] | None = None,
     runner: Callable[..., BackendResult] | None = None,
     task_for: Callable[[str], TaskInstance] | None = None,
+    params: dict[str, np.ndarray] | None = None,
     **settings: object,
 ) -> RunResult:
     """Every backend from the same canonical parameters (seeded) and data; compared to the reference.
 
     ``config`` (or its fields given as keywords: ``run(task, dtype="float64")``) says how; see
     :class:`RunConfig`. ``task_for(backend)`` gives a backend its own variant of the task
-    (native-defaults mode: same parameters and data, the framework's own hyper-parameter defaults)."""
+    (native-defaults mode: same parameters and data, the framework's own hyper-parameter defaults).
+    ``params``: canonical initial parameters to start from (an imported model's, ``--weights``)
+    instead of the seeded initializer."""
     config = dataclasses.replace(config or RunConfig(), **settings)
     if runner is None:
         from netparity.harness.isolate import run_isolated
 
         runner = run_isolated if config.isolate else run_backend
     dtype, seed, reference = config.dtype, config.seed, config.reference
-    params = init_params(task.model, seed)
+    steps_per_epoch = -(-len(task.data.x_train) // task.recipe.batch_size)
+    task.recipe.check_length(steps_per_epoch)  # a cosine schedule must cover the whole run
+    params = init_params(task.model, seed) if params is None else params
     layer_names = [info.name for info in task.model.infer()]
     names = backends_to_run(backends, reference)
     results: dict[str, BackendResult] = {}

@@ -205,16 +205,20 @@ def _custom_task(
     loss = recipe_dict.get("loss", "mse")
     base = Recipe(loss=loss, optimizer=Optimizer("sgd", lr=0.01), epochs=10, batch_size=32, shuffle_seed=seed)
     recipe = recipe_from_dict({**recipe_dict, "loss": loss}, base)
-    classification = recipe.loss == "cross_entropy"
+    classification, binary = recipe.loss.integer_targets, recipe.loss.kind == "binary"
     n_classes = 0
     if isinstance(data, (str, os.PathLike)) or isinstance(data, pd.DataFrame):
         if not target:
             raise SpecError("data: a CSV or DataFrame needs target= (the column to predict)")
         if isinstance(data, pd.DataFrame):
-            dataset, features, n_classes = frame_data(data, target, classification=classification, seed=seed)
+            dataset, features, n_classes = frame_data(
+                data, target, classification=classification, seed=seed, binary=binary
+            )
             source, in_memory = {"kind": "file"}, True
         else:
-            dataset, features, n_classes = read_csv_data(data, target, classification=classification, seed=seed)
+            dataset, features, n_classes = read_csv_data(
+                data, target, classification=classification, seed=seed, binary=binary
+            )
             source = {"kind": "csv", "path": os.path.abspath(data), "target": target, "seed": seed}
             name, in_memory = f"custom-{Path(data).stem}", False
         implied = [len(features)]
@@ -246,7 +250,7 @@ def _custom_task(
     if dataset is None:
         cut = int(SYNTHETIC_ROWS * (1 - TEST_FRACTION))  # sized before the stand-in data is drawn
         check_memory(spec, cut, SYNTHETIC_ROWS - cut, recipe.batch_size, recipe.epochs)
-        dataset = synthetic_data(spec, classification, seed)
+        dataset = synthetic_data(spec, classification, seed, binary)
         source, in_memory = {"kind": "synthetic", "seed": seed}, False
     elif classification and spec.output_shape[0] < n_classes:
         raise SpecError(f"the model has {spec.output_shape[0]} outputs but the data have {n_classes} classes")
@@ -254,7 +258,7 @@ def _custom_task(
         raise SpecError(
             f"the model's output shape {spec.output_shape} does not match the targets' {dataset.y_train.shape[1:]}"
         )
-    kind = "classification" if classification else "regression"
+    kind = recipe.loss.kind
     return TaskInstance(name, spec, recipe, dataset, kind, METRICS[kind]), source, in_memory
 
 

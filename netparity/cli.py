@@ -18,17 +18,21 @@ import math
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from netparity import __version__
+from netparity import __version__, port_cli
 from netparity.backends import BACKENDS, installed_reason, unavailable_reason
 from netparity.backends.base import DTYPES
+from netparity.campaign import add_campaign_args, check_campaign_args, fuzz_command, sweep_axes
 from netparity.recipe_args import add_recipe_args, parse_lrs, recipe_changes
 from netparity.spec.errors import ECHO_LIMIT, SpecError, quoted, shown
 from netparity.spec.limits import check_memory, check_seed, check_threads
 from netparity.spec.tasks import TASKS, get_task
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from netparity.harness.native import NativeDefaults
     from netparity.harness.overrides import RecipeChanges
     from netparity.harness.report import RunFolder
@@ -111,7 +115,23 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--spec", default=None, help="your own model (and recipe) as a JSON or YAML file")
     p.add_argument("--data", default=None, help="your own data: a CSV of numeric features plus --target")
     p.add_argument("--target", default=None, help="the --data column to predict")
-    p.add_argument("--loss", default=None, help="mse (regression) or cross_entropy (classification) for --spec/--data")
+    p.add_argument(
+        "--loss",
+        default=None,
+        help="mse, mae, huber, bce or cross_entropy for --spec/--data (the spec's recipe may give an object)",
+    )
+    p.add_argument(
+        "--split",
+        default=None,
+        help="--data: the training share of the rows (default 0.8, seeded), or none (train and test on every row)",
+    )
+    p.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="--data: standardize features (and a regression target) on the training rows (default; "
+        "--no-standardize keeps the raw values)",
+    )
     p.add_argument(
         "--rerun",
         default=None,
@@ -119,6 +139,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="re-run a run folder exactly (its spec.json); only --out, --no-timing and --isolate apply",
     )
     add_recipe_args(p)
+    port_cli.add_args(p)  # issue 13: --model, --input-shape, --weights, --export, --export-trained
+    add_campaign_args(p)  # issue 17: --sweep, --fuzz, --fuzz-seed, --cluster, --parallel
     return p
 
 
@@ -213,13 +235,21 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     check_seed(args.seed, "--seed")
     if args.device not in ("cpu", "cuda"):
         raise UsageError(f"unknown device {quoted(args.device)} (known: cpu, cuda)")
-    custom = args.spec is not None or args.data is not None
+    port_cli.check_args(args)
+    # --task with a recipe-only --spec trains the task's model and data by that recipe
+    recipe_only = args.task is not None and args.spec is not None and args.data is None
+    custom = (args.spec is not None and not recipe_only) or args.data is not None or args.model is not None
     if custom and args.task is not None:
         raise UsageError("--task and --spec/--data exclude each other: a custom run has its own model and data")
     if args.target is not None and args.data is None:
         raise UsageError("--target needs --data FILE.csv")
+    if (args.split is not None or not args.standardize) and args.data is None:
+        raise UsageError("--split and --no-standardize apply to --data FILE.csv")
     if args.loss is not None and not custom:
         raise UsageError("--loss applies to --spec/--data runs; a built-in task has its own loss")
+    check_campaign_args(args, custom)
+    if args.fuzz is not None:  # random models: no task of its own
+        return fuzz_command(args, parse_backends(args.backends, args.reference, deep=False))
     task_name = "custom" if custom else args.task or "regression"
     task_def = None if custom else get_task(task_name)
 
@@ -227,25 +257,68 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from netparity.harness.report import ReportError, RunFolder
     from netparity.harness.run import RunConfig, backends_to_run, with_overrides
 
+    initial = None  # canonical initial parameters: None for the seeded initializer
     if saved is not None:
         task = saved.task
+        initial = port_cli.rerun_params(saved.folder, task)
+    elif args.model is not None:
+        task, initial, imported_line = port_cli.model_task(args)
+        print(imported_line, flush=True)
     elif task_def is None:
-        from netparity.spec.files import custom_task
+        from netparity.spec.files import custom_task, parse_split
 
-        task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=args.seed)
+        split, standardize = parse_split(args.split), args.standardize
+        task = custom_task(
+            args.spec, args.data, args.target, loss=args.loss, seed=args.seed, split=split, standardize=standardize
+        )
     else:
         task = task_def.build(args.seed)
+        if recipe_only:
+            from netparity.spec.files import task_with_recipe_file
+
+            task = task_with_recipe_file(task, args.spec)
+            if task is None:
+                raise UsageError(
+                    "--task and --spec/--data exclude each other: a custom run has its own model and data "
+                    "(a --spec holding only a recipe may go with --task)"
+                )
+    if args.model is None and saved is None:
+        initial = port_cli.weights_for(args, task)
     lrs = parse_lrs(args.lr)
+    axes = sweep_axes(args.sweep, lrs)
     changes = recipe_changes(args, lr=lrs[0] if len(lrs) == 1 else None)
-    task = apply_changes(task, changes)
-    task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)
+    first = task  # as built for --seed, before the recipe overrides
+
+    def build(seed: int) -> TaskInstance:
+        """The task with every command-line override; a sweep over seeds rebuilds it for each
+        seed (a saved run or an imported model keeps its own)."""
+        t = first
+        if seed != args.seed and saved is None and args.model is None:
+            if task_def is None:
+                from netparity.spec.files import custom_task, parse_split
+
+                split, standardize = parse_split(args.split), args.standardize
+                t = custom_task(
+                    args.spec, args.data, args.target, loss=args.loss, seed=seed, split=split, standardize=standardize
+                )
+            else:
+                t = task_def.build(seed)
+                if recipe_only:
+                    from netparity.spec.files import task_with_recipe_file
+
+                    t = task_with_recipe_file(t, args.spec)
+        t = apply_changes(t, changes)
+        return with_overrides(t, epochs=args.epochs, batch_size=args.batch_size)
+
+    task = build(args.seed)
+    sweep = (axes, build, args.isolate) if axes else None  # --isolate unsaid: a sweep runs on the worker pool
     if args.isolate is None:  # isolation buys fair timings; without them one process is faster (README, Timing)
         args.isolate = not args.no_timing
     backends = parse_backends(
         args.backends, args.reference, deep=not args.isolate
     )  # after the spec: it may import every framework
     pinned = saved.pinned if saved else set(changes.hyper)
-    native = native_defaults(task, backends, changes.defaults, pinned, sweep=len(lrs) > 1)
+    native = native_defaults(task, backends, changes.defaults, pinned, sweep=bool(axes))
     names = backends_to_run(backends, args.reference)
     data, recipe = task.data, task.recipe  # refused before the run allocates anything
     check_memory(task.model, len(data.x_train), len(data.x_test), recipe.batch_size, recipe.epochs, len(names))
@@ -265,7 +338,9 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     except ReportError as err:
         raise UsageError(str(err)) from None
     with folder:
-        return _run(args, task, backends, names, lrs, native, folder, config, changes, pinned, saved, task_name)
+        return _run(
+            args, task, backends, names, sweep, native, folder, config, changes, pinned, saved, task_name, initial
+        )
 
 
 def _run(
@@ -273,7 +348,7 @@ def _run(
     task: TaskInstance,
     backends: list[str],
     names: list[str],
-    lrs: list[float],
+    sweep: tuple[dict, Callable[[int], TaskInstance], bool | None] | None,
     native: NativeDefaults | None,
     folder: RunFolder,
     config: RunConfig,
@@ -281,6 +356,7 @@ def _run(
     pinned: set[str],
     saved: SavedRun | None,
     task_name: str,
+    initial: dict[str, np.ndarray] | None,
 ) -> int:
     """The run into its held folder; Ctrl-C writes what finished and raises Interrupted."""
     from netparity.harness.progress import TrainingProgress
@@ -296,25 +372,36 @@ def _run(
     )
     bar = TrainingProgress()  # a tqdm bar on an interactive terminal, silent in CI and pipes
     interrupted = "the finished backends' results are in {out}, marked interrupted"
-    if len(lrs) > 1:  # a learning-rate sweep: one report per rate plus sweep.csv / sweep.png
-        from netparity.harness.sweep import run_lr_sweep, sweep_console
+    if sweep is not None:  # a sweep: one report per point plus campaign.csv, plots and report.md (issue 17)
+        from netparity.harness.campaign import open_engine
+        from netparity.harness.sweep import run_sweep, sweep_console
 
-        stopped: list[bool] = []
-
-        def run_one(t):
-            result = run(t, backends, config, progress=bar)
-            stopped.append(result.interrupted)
-            return result
-
-        table, ok = run_lr_sweep(task, lrs, out_dir, run_one)
+        axes, build, isolate = sweep
+        engine = open_engine(args.cluster, isolate=isolate, timeout_s=args.backend_timeout)
+        try:
+            # points side by side only on persistent workers: a fresh process per backend (or this
+            # process) keeps one point at a time, so that Ctrl-C stops exactly the running one
+            parallel = args.parallel if isolate is None or args.cluster else 1
+            swept = run_sweep(
+                build, axes, backends, config, out_dir, runner=engine, parallel=parallel, progress=bar, params=initial
+            )
+        finally:
+            engine.close()
         bar.close()
         folder.finish()
-        if any(stopped):
+        if swept.interrupted:
             raise Interrupted(interrupted.format(out=out_dir))
-        print(sweep_console(table))
+        print(sweep_console(swept.table))
         print(f"report: {out_dir}")
-        return 0 if ok else 1
-    result = run(task, backends, config, progress=bar, task_for=native.task_for(task) if native else None)
+        return 0 if swept.ok else 1
+    result = run(
+        task,
+        backends,
+        config,
+        progress=bar,
+        task_for=native.task_for(task) if native else None,
+        params=initial,
+    )
     bar.close()
     if native:  # the defaults that differed: in each reason, defaults.csv and spec.json
         native.annotate(result)
@@ -324,7 +411,7 @@ def _run(
     from netparity.harness.environment import environment
 
     ok = native.ok(result) if native else result.ok
-    source = saved.record["source"] if saved else data_source(args, task_name)
+    source = saved.record["source"] if saved else port_cli.data_source(args) or data_source(args, task_name)
     extra = {
         "defaults": changes.defaults,
         "rerun": record(source, task, backends, config, defaults=changes.defaults, pinned=pinned),
@@ -333,6 +420,8 @@ def _run(
     if saved:
         extra["rerun_of"] = str(saved.folder)
     tables = write_report(result, out_dir, extra=extra, ok=ok)
+    # params npz, --export and the certificate, inside the held folder (before finish)
+    exported_ok = result.interrupted or port_cli.finish(args, task, result, out_dir, initial)
     folder.finish()
     if result.interrupted:
         raise Interrupted(interrupted.format(out=out_dir))
@@ -342,4 +431,4 @@ def _run(
         from netparity.rerun import same_losses
 
         print(f"rerun of {saved.folder}: {same_losses(saved.folder, out_dir)}")
-    return 0 if ok else 1
+    return 0 if ok and exported_ok else 1

@@ -24,6 +24,7 @@ HYPER_FLAGS = {
     "centered": "centered",
     "weight_decay": "weight_decay",
     "decoupled_weight_decay": "decoupled_weight_decay",
+    "momentum_decay": "momentum_decay",
 }
 
 
@@ -33,16 +34,18 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--optimizer", default=None, help=f"one of {', '.join(OPTIMIZERS)} (default: the task's)")
     g.add_argument("--momentum", type=float, default=None, help="sgd/rmsprop momentum in [0, 1)")
     g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None, help="sgd Nesterov momentum")
-    g.add_argument("--beta1", type=float, default=None, help="adam/adamw first-moment decay")
-    g.add_argument("--beta2", type=float, default=None, help="adam/adamw second-moment decay")
+    g.add_argument("--beta1", type=float, default=None, help="adam/adamw/nadam/adamax first-moment decay")
+    g.add_argument("--beta2", type=float, default=None, help="adam/adamw/nadam/adamax second-moment decay")
     g.add_argument("--epsilon", type=float, default=None, help="adagrad/rmsprop/adam epsilon")
     modes = sorted({m for ms in EPSILON_MODES.values() for m in ms})
     g.add_argument(
         "--epsilon-mode",
         default=None,
-        help=f"where epsilon goes: {', '.join(modes)} (adam: outside|hat, adagrad/rmsprop: outside|inside)",
+        help=f"where epsilon goes: {', '.join(modes)} (adam: outside|hat, adagrad/rmsprop: outside|inside, "
+        "adamax: max|outside)",
     )
-    g.add_argument("--rho", type=float, default=None, help="rmsprop decay of the mean square (torch's alpha)")
+    g.add_argument("--rho", type=float, default=None, help="rmsprop (torch's alpha) and adadelta decay")
+    g.add_argument("--momentum-decay", type=float, default=None, help="nadam's psi in mu_t = b1*(1 - 0.5*0.96^(t*psi))")
     g.add_argument("--initial-accumulator", type=float, default=None, help="adagrad's starting accumulator")
     g.add_argument("--centered", action=argparse.BooleanOptionalAction, default=None, help="centered rmsprop")
     g.add_argument("--weight-decay", type=float, default=None, help="weight decay on every parameter")

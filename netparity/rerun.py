@@ -126,7 +126,7 @@ def is_run_spec(path: str | Path) -> bool:
 
 def _data(source: dict, model, recipe, folder: Path) -> Dataset:
     kind = source.get("kind")
-    classification = recipe.loss == "cross_entropy"
+    classification, binary = recipe.loss.integer_targets, recipe.loss.kind == "binary"
     if kind == "task":
         from netparity.spec.tasks import get_task
 
@@ -134,11 +134,20 @@ def _data(source: dict, model, recipe, folder: Path) -> Dataset:
     if kind == "csv":
         from netparity.spec.files import read_csv_data
 
-        return read_csv_data(source["path"], source["target"], classification=classification, seed=source["seed"])[0]
+        split = source.get("split", 0.8)  # the training share; None: every row, file order
+        return read_csv_data(
+            source["path"],
+            source["target"],
+            classification=classification,
+            seed=source["seed"],
+            test_fraction=None if split is None else 1 - split,
+            standardize_rows=source.get("standardize", True),
+            binary=binary,
+        )[0]
     if kind == "synthetic":
         from netparity.spec.files import synthetic_data
 
-        return synthetic_data(model, classification, source["seed"])
+        return synthetic_data(model, classification, source["seed"], binary)
     if kind == "file":
         file = folder / source.get("path", DATA_FILE)
         try:
@@ -222,14 +231,24 @@ FIXED_FLAGS = (
     "l2",
     "poly",
     "x0",
+    "split",
 )
 
 
 def data_source(args: argparse.Namespace, task_name: str) -> dict:
     """Where a command line's data come from, for the rerun record."""
     if args.data is not None:
-        return {"kind": "csv", "path": os.path.abspath(args.data), "target": args.target, "seed": args.seed}
-    if args.spec is not None:
+        from netparity.spec.files import parse_split
+
+        return {
+            "kind": "csv",
+            "path": os.path.abspath(args.data),
+            "target": args.target,
+            "seed": args.seed,
+            "split": parse_split(getattr(args, "split", None)),
+            "standardize": getattr(args, "standardize", True),
+        }
+    if args.spec is not None and args.task is None:  # --task with a recipe-only --spec: the task's data
         return {"kind": "synthetic", "seed": args.seed}
     return {"kind": "task", "name": task_name, "seed": args.seed}
 
@@ -249,6 +268,8 @@ def rerun_args(args: argparse.Namespace) -> SavedRun | None:
     elif args.spec is not None:
         raise SpecError("--rerun and --spec exclude each other (--spec RUN/spec.json is a rerun itself)")
     given = [f"--{name.replace('_', '-')}" for name in (*FIXED_FLAGS, *HYPER_FLAGS) if getattr(args, name) is not None]
+    if not getattr(args, "standardize", True):
+        given.append("--no-standardize")
     if given:
         raise SpecError(f"a rerun runs the recorded model, data and recipe; {', '.join(given)} cannot change it")
     saved = load_run(path)

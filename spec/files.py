@@ -14,6 +14,7 @@ A spec file has the top-level keys ``input_shape`` (optional when a CSV implies 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -44,7 +45,11 @@ SPEC_KEYS = ("input_shape", "layers", "recipe")
 TEST_FRACTION = 0.2
 MAX_PARAMS = 50_000_000  # float64 copies per backend, gradients and optimizer state must fit in memory
 SYNTHETIC_ROWS = 256  # rows of the seeded stand-in data when a spec comes without a CSV
-METRICS = {"regression": ("test_mse", "test_mape"), "classification": ("test_accuracy", "test_loss")}
+METRICS = {
+    "regression": ("test_mse", "test_mape"),
+    "classification": ("test_accuracy", "test_loss"),
+    "binary": ("test_accuracy",),
+}
 
 
 def _one_line(text: str) -> str:
@@ -140,20 +145,60 @@ def _loader() -> type:
     return NoAliasLoader
 
 
+def parse_split(text: str | None) -> float | None:
+    """``--split``: the training share of the rows, in (0, 1) (default 0.8), or ``none``:
+    train on every row in file order and test on the same rows."""
+    if text is None:
+        return 1 - TEST_FRACTION
+    if str(text).strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise SpecError(f"--split expects a fraction such as 0.8, or none, got {quoted(text)}") from None
+    if not (math.isfinite(value) and 0 < value < 1):
+        raise SpecError(f"--split must be between 0 and 1 (exclusive), or none, got {quoted(text)}")
+    return value
+
+
 def read_csv_data(
-    path: str | Path, target: str, *, classification: bool, seed: int, test_fraction: float = TEST_FRACTION
+    path: str | Path,
+    target: str,
+    *,
+    classification: bool,
+    seed: int,
+    test_fraction: float | None = TEST_FRACTION,
+    standardize_rows: bool = True,
+    binary: bool = False,
 ) -> tuple[Dataset, list[str], int]:
-    """Numeric features and one target column from a CSV; a seeded split; features (and a
-    regression target) standardized on the training rows. Returns the data set, the feature
-    names and the number of classes (0 for regression)."""
+    """Numeric features and one target column from a CSV; a seeded split (``test_fraction``
+    of the rows for testing; None: no split, the test set is the training set, every row in
+    file order); features (and a regression target) standardized on the training rows unless
+    ``standardize_rows`` is false. A ``binary`` target (bce) holds 0/1 and is never scaled.
+    Returns the data set, the feature names and the number of classes (0 for regression)."""
     path = Path(path)
     return frame_data(
-        read_frame(path), target, classification=classification, seed=seed, test_fraction=test_fraction, where=path
+        read_frame(path),
+        target,
+        classification=classification,
+        seed=seed,
+        test_fraction=test_fraction,
+        standardize_rows=standardize_rows,
+        binary=binary,
+        where=path,
     )
 
 
 def frame_data(
-    frame, target: str, *, classification: bool, seed: int, test_fraction: float = TEST_FRACTION, where: object = "data"
+    frame,
+    target: str,
+    *,
+    classification: bool,
+    seed: int,
+    test_fraction: float | None = TEST_FRACTION,
+    standardize_rows: bool = True,
+    binary: bool = False,
+    where: object = "data",
 ) -> tuple[Dataset, list[str], int]:
     """``read_csv_data`` on a pandas DataFrame already in memory (``where`` names it in errors)."""
     import pandas as pd
@@ -214,10 +259,21 @@ def frame_data(
     else:
         y = frame[target].to_numpy(dtype=np.float64)
 
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed)
-    x_tr, x_te = standardize(x_tr, x_te)
+    if binary and not np.isin(y, (0.0, 1.0)).all():
+        row = int(np.flatnonzero(~np.isin(y, (0.0, 1.0)))[0])
+        raise SpecError(
+            f"--data {shown(path)}: bce needs a 0/1 target; column {quoted(target)} holds {y[row]!r} (data row {row + 1})"
+        )
+    if test_fraction is None:
+        x_tr, x_te, y_tr, y_te = x, x, y, y
+    else:
+        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed)
+    if standardize_rows:
+        x_tr, x_te = standardize(x_tr, x_te)
     if classification:
         data = Dataset(x_tr, y_tr, x_te, y_te)
+    elif binary or not standardize_rows:  # 0/1 or raw targets, unscaled
+        data = Dataset(x_tr, y_tr[:, None], x_te, y_te[:, None])
     else:
         shift, scale = float(y_tr.mean()), float(y_tr.std()) or 1.0
         data = Dataset(x_tr, ((y_tr - shift) / scale)[:, None], x_te, ((y_te - shift) / scale)[:, None], shift, scale)
@@ -269,7 +325,7 @@ def column_list(names, limit: int = 10) -> str:
     return shown_names + (f", ... ({len(names)} columns)" if len(names) > limit else "")
 
 
-def synthetic_data(model: ModelSpec, classification: bool, seed: int) -> Dataset:
+def synthetic_data(model: ModelSpec, classification: bool, seed: int, binary: bool = False) -> Dataset:
     """Seeded stand-in data shaped for ``model``: Gaussian inputs (token ids when it starts with
     an Embedding), targets from a fixed random teacher so that training has something to learn."""
     rng = np.random.default_rng([seed, 7])
@@ -286,12 +342,29 @@ def synthetic_data(model: ModelSpec, classification: bool, seed: int) -> Dataset
     signal = np.tanh(hidden) @ rng.normal(size=(8, math.prod(out_shape)))
     if classification:
         y = signal.argmax(axis=1).astype(np.int64)
+    elif binary:
+        y = (signal > 0).astype(np.float64).reshape(n, *out_shape)
     else:
         y = np.tanh(signal).reshape(n, *out_shape)
     cut = int(n * (1 - TEST_FRACTION))
     data = Dataset(x[:cut], y[:cut], x[cut:], y[cut:])
     data.check()
     return data
+
+
+def task_with_recipe_file(task: TaskInstance, spec_path: str | Path) -> TaskInstance | None:
+    """``--task NAME --spec FILE`` where FILE holds only a ``recipe``: the task's model and
+    data trained by that recipe (fields it leaves out keep the task's). None when the file
+    has a model of its own (then --task and --spec exclude each other)."""
+    raw = read_spec_file(spec_path)
+    if set(raw) != {"recipe"}:
+        return None
+    if not isinstance(raw["recipe"], dict):
+        raise SpecError(f"--spec {shown(spec_path)}: 'recipe' must be an object, got {quoted(raw['recipe'])}")
+    recipe = recipe_from_dict(raw["recipe"], task.recipe)
+    if recipe.loss.kind != task.kind:
+        raise SpecError(f"--spec {shown(spec_path)}: loss {recipe.loss} does not fit the {task.kind} task {task.name}")
+    return dataclasses.replace(task, recipe=recipe)
 
 
 def default_layers(outputs: int) -> list[dict[str, Any]]:
@@ -310,23 +383,35 @@ def custom_task(
     *,
     loss: str | None,
     seed: int,
+    split: float | None = 1 - TEST_FRACTION,
+    standardize: bool = True,
 ) -> TaskInstance:
-    """A TaskInstance from a spec file and/or a CSV, ready for harness.run like any task."""
+    """A TaskInstance from a spec file and/or a CSV, ready for harness.run like any task.
+    ``split`` is the training share of the CSV's rows (None: train and test on every row,
+    in file order); ``standardize`` false keeps the CSV's raw values."""
     raw = read_spec_file(spec_path) if spec_path else {}
     recipe_dict = raw.get("recipe", {})
     if not isinstance(recipe_dict, dict):
         raise SpecError(f"--spec {shown(spec_path)}: 'recipe' must be an object, got {quoted(recipe_dict)}")
     if loss is None:  # --loss wins over the file's, which wins over mse
         loss = recipe_dict.get("loss", "mse")
-    base = Recipe(loss=loss, optimizer=Optimizer("sgd", lr=0.01), epochs=10, batch_size=32, shuffle_seed=seed)
+    base = Recipe(optimizer=Optimizer("sgd", lr=0.01), epochs=10, batch_size=32, shuffle_seed=seed)
     recipe = recipe_from_dict({**recipe_dict, "loss": loss}, base)
-    classification = recipe.loss == "cross_entropy"
+    classification, binary = recipe.loss.integer_targets, recipe.loss.kind == "binary"
 
     n_classes = 0
     if data_path is not None:
         if not target:
             raise SpecError("--data needs --target COLUMN (the column to predict)")
-        data, features, n_classes = read_csv_data(data_path, target, classification=classification, seed=seed)
+        data, features, n_classes = read_csv_data(
+            data_path,
+            target,
+            classification=classification,
+            seed=seed,
+            test_fraction=None if split is None else 1 - split,
+            standardize_rows=standardize,
+            binary=binary,
+        )
         implied = [len(features)]
         shape = raw.get("input_shape", implied)
         if shape != implied:
@@ -360,6 +445,6 @@ def custom_task(
     else:
         cut = int(SYNTHETIC_ROWS * (1 - TEST_FRACTION))  # sized before the stand-in data is drawn
         check_memory(model, cut, SYNTHETIC_ROWS - cut, recipe.batch_size, recipe.epochs)
-        data = synthetic_data(model, classification, seed)
-    kind = "classification" if classification else "regression"
+        data = synthetic_data(model, classification, seed, binary)
+    kind = recipe.loss.kind
     return TaskInstance(f"custom-{name}", model, recipe, data, kind, METRICS[kind])

@@ -253,7 +253,7 @@ class Conv2D(Layer):
         ]
         if min(out) < 1:
             (kh, kw), (dh, dw) = self.kernel_hw, self.dilation_hw
-            span = f"{(kh - 1) * dh + 1}x{(kw - 1) * dw + 1}"
+            span = f"{(kh - 1) * dh + 1}x{(kw - 1) * dw + 1}"  # the kernel's extent with its dilation
             raise SpecError(
                 f"Conv2D kernel span {span} is larger than its {in_shape[0]}x{in_shape[1]} input (padding='valid')"
             )

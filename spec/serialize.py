@@ -11,7 +11,7 @@ from netparity.spec.errors import SpecError, quoted, shown
 from netparity.spec.layers import LAYER_TYPES, Layer
 from netparity.spec.limits import MAX_DIM, MAX_INT, MAX_LAYERS, MAX_RANK
 from netparity.spec.model import ModelSpec
-from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.recipe import Clip, Loss, Optimizer, Recipe, Schedule
 
 
 def layer_to_dict(layer: Layer) -> dict[str, Any]:
@@ -136,7 +136,11 @@ def _count_layers(layers: list[Any]) -> int:
 
 
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
-    return dataclasses.asdict(recipe)
+    """Plain data; a loss without options is written as its name (``"loss": "mse"``)."""
+    out = dataclasses.asdict(recipe)
+    if recipe.loss._key() == Loss(recipe.loss.name)._key():
+        out["loss"] = recipe.loss.name
+    return out
 
 
 def optimizer_from_dict(data: Any) -> Optimizer:
@@ -145,6 +149,28 @@ def optimizer_from_dict(data: Any) -> Optimizer:
     opt = _build(Optimizer, data, "optimizer")
     opt.check()
     return opt
+
+
+def loss_from_value(data: Any) -> Loss:
+    """A loss from its name (``"mse"``) or an object (``{"name": "huber", "delta": 2.0}``)."""
+    if isinstance(data, Loss):
+        return data
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, dict) or "name" not in data:
+        raise SpecError(f'loss must be a name or an object like {{"name": "huber", "delta": 1.0}}, got {data!r}')
+    loss = _build(Loss, data, "loss")
+    loss.check()
+    return loss
+
+
+def _object(cls: type, data: Any, where: str, example: str) -> Any:
+    """A Schedule/Clip from its dict (None stays None)."""
+    if data is None or isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise SpecError(f"{where} must be an object like {example}, got {data!r}")
+    return _build(cls, data, where)
 
 
 def recipe_from_dict(data: Any, base: Recipe | None = None) -> Recipe:
@@ -158,6 +184,13 @@ def recipe_from_dict(data: Any, base: Recipe | None = None) -> Recipe:
         if isinstance(opt, dict) and "name" in opt and opt["name"] == base.optimizer.name:
             opt = {**dataclasses.asdict(base.optimizer), **opt}
         data["optimizer"] = optimizer_from_dict(opt)
+    if "loss" in data:
+        data["loss"] = loss_from_value(data["loss"])
+    if "lr_schedule" in data:
+        example = '{"name": "step", "step_size": 1, "gamma": 0.7, "per": "epoch"}'
+        data["lr_schedule"] = _object(Schedule, data["lr_schedule"], "lr_schedule", example)
+    if "clip" in data:
+        data["clip"] = _object(Clip, data["clip"], "clip", '{"norm": 1.0, "scope": "global"}')
     merged = {**{f.name: getattr(base, f.name) for f in dataclasses.fields(Recipe)}, **data}
     recipe = _build(Recipe, merged, "recipe")
     recipe.check()

@@ -121,9 +121,9 @@ CASES: list[tuple[str, dict[str, str], list[str], str]] = [
     ),
     (
         "unknown optimizer",
-        {"m.json": spec(recipe={"optimizer": {"name": "adamax", "lr": 0.1}})},
+        {"m.json": spec(recipe={"optimizer": {"name": "lion", "lr": 0.1}})},
         ["--spec", "{d}/m.json"],
-        "unknown optimizer 'adamax'",
+        "unknown optimizer 'lion'",
     ),
     (
         "optimizer lr of the wrong type",

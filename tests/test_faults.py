@@ -290,7 +290,7 @@ def test_ctrl_c_in_a_sweep_keeps_the_rate_that_was_running_marked(tmp_path: Path
     assert len(err.strip().splitlines()) == 1 and "interrupted" in err
     assert json.loads((out / "lr=0.01" / "spec.json").read_text())["interrupted"] is True
     assert not (out / "lr=0.02").exists() and not (out / RUNNING).exists()
-    assert "0.01,numpy,ok" in (out / "sweep.csv").read_text()
+    assert "0.01,numpy,ok" in (out / "campaign.csv").read_text()
 
 
 def test_kill_9_leaves_a_marked_folder_and_no_orphan(tmp_path: Path) -> None:

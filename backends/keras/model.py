@@ -9,15 +9,11 @@ import tensorflow as tf
 from netparity.backends.base import Batch, Binding, unique_natives
 from netparity.backends.keras.layers import Ctx, build_layer, replacements
 from netparity.backends.keras.layers.dropout import find_dropouts
-from netparity.backends.keras.optim import describe, floatx, make_optimizer
+from netparity.backends.keras.losses import describe_loss, make_loss
+from netparity.backends.keras.optim import describe, epoch_callback, floatx, make_optimizer
 from netparity.backends.tf.staging import TfStaging
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe
-
-LOSSES = {
-    "mse": lambda: keras.losses.MeanSquaredError(),
-    "cross_entropy": lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-}
 
 
 class KerasModel(TfStaging):
@@ -38,14 +34,29 @@ class KerasModel(TfStaging):
             self.bindings: list[Binding] = [b for binder in binders for b in binder()]
             self.dropouts = find_dropouts(natives)
             self._load(params)
-            self.loss_fn = LOSSES[recipe.loss]()
-            self.optimizer = make_optimizer(recipe.optimizer, dtype)
+            f = np.float64 if dtype == "float64" else float
+            self.loss_fn = make_loss(recipe.loss, f)
+            self.optimizer = make_optimizer(recipe.optimizer, dtype, recipe.lr_schedule, recipe.clip)
             self.net.compile(optimizer=self.optimizer, loss=self.loss_fn, jit_compile=False)
         self.implementation = {
             "layers": "keras.Sequential",
             "optimizer": describe(self.optimizer),
+            "loss": describe_loss(self.loss_fn),
             **replacements(spec, dtype),
         }
+        schedule = recipe.lr_schedule
+        self.epoch_schedule = None
+        if schedule is not None and schedule.per == "epoch":
+            self.epoch_schedule = epoch_callback(schedule, recipe.optimizer.lr, dtype)
+            self.epoch_schedule.set_model(self.net)
+        if schedule is not None:
+            what = type(self.optimizer._learning_rate if self.epoch_schedule is None else self.epoch_schedule).__name__
+            where = "keras.callbacks." if self.epoch_schedule is not None else "keras.optimizers.schedules."
+            self.implementation["lr_schedule"] = f"{where}{what}, per {schedule.per}"
+        if recipe.clip is not None:
+            c = recipe.clip
+            arg = "clipvalue" if c.value is not None else "global_clipnorm" if c.scope == "global" else "clipnorm"
+            self.implementation["clip"] = f"{'ClipEpsilon subclass' if c.epsilon and c.norm else arg}"
 
     def _load(self, params: dict[str, np.ndarray]) -> None:
         """Canonical values into the variables; a packed variable (a GRU's (2, 3H) bias) gets
@@ -86,6 +97,15 @@ class KerasModel(TfStaging):
         grads = tape.gradient(loss, trainable, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         by_var = {id(v): g for v, g in zip(trainable, grads, strict=True)}
         return float(loss), {b.name: _read(b, by_var[id(b.native)]) for b in self.bindings if b.trainable}
+
+    def start_epoch(self, epoch: int) -> None:
+        """Before each epoch's first step: a per-epoch schedule's callback sets the lr."""
+        if self.epoch_schedule is not None:
+            self.epoch_schedule.on_epoch_begin(epoch)
+
+    def learning_rate(self) -> float:
+        """The learning rate the next train_step uses (a schedule evaluated at the optimizer's iterations)."""
+        return float(np.asarray(self.optimizer.learning_rate))
 
     def train_step(self, batch: Batch) -> float:
         with tf.device(self.device):

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from netparity.backends.base import Batch, Binding, unique_natives
 from netparity.backends.torch.layers import Ctx, build_layer, replacements
 from netparity.backends.torch.layers.dropout import MaskedDropout
 from netparity.backends.torch.layout import NCHW
-from netparity.backends.torch.optim import describe, make_optimizer
+from netparity.backends.torch.losses import make_loss
+from netparity.backends.torch.optim import clip_gradients, describe, describe_clip, make_optimizer, make_scheduler
 from netparity.spec.dropout import check_mask_names
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe, l2_applies
 from torch import nn
-
-LOSSES = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
 
 
 class TorchModel:
@@ -32,13 +30,20 @@ class TorchModel:
         self._load(params)
         trainable = unique_natives(self.bindings, lambda b: b.trainable)
         self.l2_params = unique_natives(self.bindings, lambda b: b.trainable and l2_applies(b.name))
-        self.loss_fn = LOSSES[recipe.loss]
+        self.trainable = trainable
+        self.loss_fn, loss_name = make_loss(recipe.loss)
         self.optimizer = make_optimizer(recipe.optimizer, trainable)
+        self.scheduler, schedule_name = make_scheduler(recipe.lr_schedule, self.optimizer)
         self.implementation = {
             "layers": "torch.nn",
             "optimizer": describe(self.optimizer),
+            "loss": loss_name,
             **replacements(spec, self.dtype, self.device),
         }
+        if self.scheduler is not None:
+            self.implementation["lr_schedule"] = schedule_name
+        if recipe.clip is not None:
+            self.implementation["clip"] = describe_clip(recipe.clip)
 
     @torch.no_grad()
     def _load(self, params: dict[str, np.ndarray]) -> None:
@@ -60,9 +65,7 @@ class TorchModel:
             xt = torch.as_tensor(NCHW.to_native(x) if x.ndim == 4 else x, dtype=self.dtype)
         yt = None
         if y is not None:
-            yt = torch.as_tensor(
-                np.asarray(y), dtype=torch.int64 if self.recipe.loss == "cross_entropy" else self.dtype
-            )
+            yt = torch.as_tensor(np.asarray(y), dtype=torch.int64 if self.recipe.loss.integer_targets else self.dtype)
             yt = yt.to(self.device)
         masks = masks or {}
         check_mask_names(masks, self.dropouts, "torch")
@@ -116,11 +119,24 @@ class TorchModel:
         self.optimizer.zero_grad(set_to_none=True)
         return float(loss.item()), grads
 
+    def start_epoch(self, epoch: int) -> None:
+        """Before each epoch's first step: a per-epoch scheduler steps at every epoch's end."""
+        if epoch > 0 and self.scheduler is not None and self.recipe.lr_schedule.per == "epoch":
+            self.scheduler.step()
+
+    def learning_rate(self) -> float:
+        """The learning rate the next train_step uses (the optimizer's, as the scheduler set it)."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
     def train_step(self, batch: Batch) -> float:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss_tensor(batch)
         loss.backward()
+        if self.recipe.clip is not None:
+            clip_gradients(self.recipe.clip, self.trainable)
         self.optimizer.step()
+        if self.scheduler is not None and self.recipe.lr_schedule.per == "step":
+            self.scheduler.step()
         return float(loss.item())
 
     def params(self) -> dict[str, np.ndarray]:

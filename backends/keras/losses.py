@@ -1,0 +1,48 @@
+"""The recipe's loss (spec.recipe.Loss) as a keras.losses object.
+
+Made under floatx(dtype) by the model; every float hyper-parameter is handed over in the
+run's precision (``f``), since Keras casts Python floats through float32 (docs/semantics.md §1.8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+from keras import ops
+from netparity.spec.recipe import Loss
+
+
+class SparseLabelSmoothingCrossentropy(keras.losses.CategoricalCrossentropy):
+    """keras.losses.CategoricalCrossentropy(label_smoothing) on integer labels turned one-hot
+    (Keras's SparseCategoricalCrossentropy has no label_smoothing)."""
+
+    def call(self, y_true, y_pred):
+        labels = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+        return super().call(labels, y_pred)
+
+
+def make_loss(loss: Loss, f: Callable[[float], float]) -> keras.losses.Loss:
+    """mse: MeanSquaredError; mae: MeanAbsoluteError; huber: Huber(delta) (torch's HuberLoss,
+    not SmoothL1Loss); bce: BinaryCrossentropy(from_logits) (on probabilities Keras clips p to
+    [1e-7, 1 - 1e-7], and takes the logits back when p comes straight from a sigmoid);
+    cross_entropy: SparseCategoricalCrossentropy(from_logits=True), or the one-hot
+    CategoricalCrossentropy with label_smoothing."""
+    if loss.name == "mse":
+        return keras.losses.MeanSquaredError()
+    if loss.name == "mae":
+        return keras.losses.MeanAbsoluteError()
+    if loss.name == "huber":
+        return keras.losses.Huber(delta=f(loss.delta))
+    if loss.name == "bce":
+        return keras.losses.BinaryCrossentropy(from_logits=loss.from_logits)
+    if loss.label_smoothing:
+        return SparseLabelSmoothingCrossentropy(from_logits=True, label_smoothing=f(loss.label_smoothing))
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def describe_loss(fn: keras.losses.Loss) -> str:
+    cls = type(fn)
+    if cls.__module__ == __name__:
+        return f"keras subclass {cls.__name__} of keras.losses.CategoricalCrossentropy"
+    return f"keras.losses.{cls.__name__}"
