@@ -21,7 +21,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "tf": "#55a868", "keras": "#c44e52"}
+COLORS = {
+    "numpy": "#4c72b0",
+    "torch": "#dd8452",
+    "tf": "#55a868",
+    "keras": "#c44e52",
+    "jax": "#8172b3",
+    "keras-jax": "#937860",
+    "keras-torch": "#da8bc3",
+}
 TIMED_PHASES = ("forward", "train_step")
 
 
