@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from netparity.backends import BACKENDS, BackendUnavailable, get_backend, required_backends
 from netparity.backends.base import Backend, Batch, Model
-from netparity.harness.diff import TOLERANCES, Diff, dict_diff, scalar_diff, trained_tolerance
+from netparity.harness.diff import (
+    ADAPTIVE_OPTIMIZERS,
+    TOLERANCES,
+    Diff,
+    adaptive_amplification,
+    dict_diff,
+    kind_scale,
+    scalar_diff,
+    trained_tolerance,
+    zero_floor,
+)
 from netparity.harness.metrics import test_metrics
 from netparity.harness.timing import Timing, once, peak_rss_mb, repeat
 from netparity.spec.data import batch_plan
@@ -85,6 +95,10 @@ class Comparison:
     layers: list[tuple[int, str, Diff]]  # (index, canonical layer name, activation diff)
     grads: dict[str, Diff]
     first_divergent_layer: str = ""
+    #: per trained parameter, the allowance an adaptive optimizer's noise amplification earns
+    #: it (harness.diff, point 3); 1 everywhere under SGD
+    amplification: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Diff] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,10 +114,20 @@ class RunResult:
     #: float32-vs-float64 drift after training that widened "trained" (see harness.diff)
     tolerances: dict[str, float] = field(default_factory=dict)
     rounding_drift: float = float("nan")
+    #: backends the user named (a named backend that is skipped fails the run)
+    named: tuple[str, ...] = ()
+    #: backends whose differences are explained by their framework defaults (--defaults native)
+    explained: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return all(r.status in ("ok", "skipped") for r in self.results.values())
+        """Whether the run passes (the policy lives in harness.verdict)."""
+        return self.verdict().passed
+
+    def verdict(self, *, diverging_together_agrees: bool = False):
+        from netparity.harness.verdict import judge
+
+        return judge(self, diverging_together_agrees=diverging_together_agrees)
 
     @property
     def tolerance(self) -> dict[str, float]:
@@ -244,50 +268,97 @@ def time_model(
     return timings
 
 
-def compare(result: BackendResult, ref: BackendResult, tol: dict[str, float], layer_names: list[str]) -> Comparison:
+def compare(
+    result: BackendResult, ref: BackendResult, tol: dict[str, float], layer_names: list[str], *, adaptive: bool = False
+) -> Comparison:
+    """``result`` against the reference, each array judged as harness.diff explains: against
+    its own scale, or its kind's where it is at rounding level; ``adaptive`` (Adam, RMSprop,
+    Adagrad) earns trained parameters the amplification of their gradients' rounding noise."""
+    fraction = tol.get("zero_floor", 0.0)
     n_act, n_ref = len(result.activations), len(ref.activations)
-    grad, grads = dict_diff(result.grads, ref.grads)
-    param, _ = dict_diff(result.params, ref.params)
+    grad, grads = dict_diff(result.grads, ref.grads, fraction)
+    param, params = dict_diff(result.params, ref.params, fraction)
     n = min(len(result.losses), len(ref.losses))
-    traj = Diff.of(np.array([x[2] for x in result.losses[:n]]), np.array([x[2] for x in ref.losses[:n]]))
+    traj = Diff.of(np.array([x[2] for x in result.losses[:n]]), np.array([x[2] for x in ref.losses[:n]]), name="loss")
+    if traj.where:
+        step = int(traj.where[len("loss[") : -1])
+        traj = dataclasses.replace(
+            traj, where=f"step {step + 1} (epoch {ref.losses[step][0]}, batch {ref.losses[step][1]})"
+        )
     if len(result.losses) != len(ref.losses):
-        traj = Diff(traj.max_abs, float("inf"))
+        where = f"{len(result.losses)} steps against the reference's {len(ref.losses)}"
+        traj = Diff(traj.max_abs, float("inf"), where)
     nan = Diff(float("nan"), float("nan"))  # a layer one side did not report counts as divergent
-    layers = [
-        (i, name, Diff.of(result.activations[i], ref.activations[i]) if i < min(n_act, n_ref) else nan)
-        for i, name in enumerate(layer_names)
-    ]
+    layers = []
+    for i, name in enumerate(layer_names):
+        if i >= min(n_act, n_ref):
+            layers.append((i, name, nan))
+            continue
+        # a layer's activations against the scale of its input (the previous layer's output)
+        floor = fraction * kind_scale(ref.activations[max(i - 1, 0) : i + 1])
+        layers.append((i, name, Diff.of(result.activations[i], ref.activations[i], floor, f"{name} output")))
     first = next((name for _, name, d in layers if not d.within(tol["single"])), "")
+    output = Diff(np.nan, np.nan)
+    if result.outputs is not None:
+        floor = fraction * kind_scale([ref.outputs, *ref.activations[-2:]])
+        output = Diff.of(result.outputs, ref.outputs, floor, "output")
+    amplification = adaptive_amplification(ref.grads, fraction) if adaptive else {}
     return Comparison(
-        output=Diff.of(result.outputs, ref.outputs) if result.outputs is not None else Diff(np.nan, np.nan),
+        output=output,
         grad=grad,
         loss=scalar_diff(result.loss, ref.loss),
         param=param,
         trajectory=traj,
         layers=layers,
         grads=grads,
-        first_divergent_layer=first,
+        first_divergent_layer=first or first_divergent_gradients(layers, grads, tol["single"]),
+        amplification=amplification,
+        params=params,
     )
 
 
-def verdict(c: Comparison, tol: dict[str, float]) -> str:
-    """Empty if every quantity agrees within tolerance, else what disagrees."""
-    checks = {
-        "outputs": (c.output, tol["single"]),
-        "gradients": (c.grad, tol["single"]),
-        "loss": (c.loss, tol["single"]),
-        "loss trajectory": (c.trajectory, tol["trained"]),
-        "trained parameters": (c.param, tol["trained"]),
-    }
-    bad = [
-        f"{what} differ by {d.max_rel:.2e} relative (tolerance {t:.0e})"
-        for what, (d, t) in checks.items()
-        if not d.within(t)
+def first_divergent_gradients(layers: list[tuple[int, str, Diff]], grads: dict[str, Diff], tol: float) -> str:
+    """The first layer whose parameter gradients disagree, where every activation agrees (a
+    layer can compute its outputs right and its gradients wrong; at zero biases the forward
+    pass cannot see a wrong bias at all)."""
+    for _, name, _ in layers:
+        if any(not d.within(tol) for param, d in grads.items() if param.startswith(f"{name}.")):
+            return f"{name} (gradients)"
+    return ""
+
+
+def disagreements(c: Comparison, tol: dict[str, float], backend: str = "backend", reference: str = "reference") -> str:
+    """Empty if every quantity agrees within tolerance, else what disagrees and where."""
+    amplified = max(c.amplification.values(), default=1.0)
+    checks = [
+        ("outputs", c.output, tol["single"]),
+        ("gradients", c.grad, tol["single"]),
+        ("loss", c.loss, tol["single"]),
+        ("loss trajectory", c.trajectory, tol["trained"] * amplified),
     ]
-    if c.first_divergent_layer:
-        worst = next(d for _, name, d in c.layers if name == c.first_divergent_layer)
-        bad.insert(0, f"activations diverge from layer {c.first_divergent_layer} on ({worst.max_rel:.2e} relative)")
-    return "; ".join(bad)
+    bad = [(what, d, t) for what, d, t in checks if not d.within(t)]
+    params_bad = [d for name, d in c.params.items() if not d.within(tol["trained"] * c.amplification.get(name, 1.0))]
+    if params_bad:
+        bad.append(("trained parameters", Diff.worst(params_bad), tol["trained"]))
+    texts = []
+    for what, d, t in bad:
+        text = f"{what} differ by {d.max_rel:.2e} relative (tolerance {t:.0e})"
+        place = d.place(backend, reference)
+        texts.append(f"{text}, {place}" if place else text)
+    if c.first_divergent_layer.endswith(" (gradients)"):
+        name = c.first_divergent_layer.removesuffix(" (gradients)")
+        texts.insert(0, f"activations agree but the gradients of layer {name} diverge")
+    elif c.first_divergent_layer:
+        worst = next(d for _, n, d in c.layers if n == c.first_divergent_layer)
+        text = f"activations diverge from layer {c.first_divergent_layer} on ({worst.max_rel:.2e} relative)"
+        place = worst.place(backend, reference)
+        texts.insert(0, f"{text}, {place}" if place else text)
+    return "; ".join(texts)
+
+
+def verdict(c: Comparison, tol: dict[str, float]) -> str:
+    """Kept for callers of the old name: :func:`disagreements`."""
+    return disagreements(c, tol)
 
 
 def run(
@@ -298,13 +369,16 @@ def run(
     progress: Callable[[str, int, int], None] | None = None,
     runner: Callable[..., BackendResult] | None = None,
     task_for: Callable[[str], TaskInstance] | None = None,
+    named: tuple[str, ...] | list[str] | None = None,
     **settings: object,
 ) -> RunResult:
     """Every backend from the same canonical parameters (seeded) and data; compared to the reference.
 
     ``config`` (or its fields given as keywords: ``run(task, dtype="float64")``) says how; see
     :class:`RunConfig`. ``task_for(backend)`` gives a backend its own variant of the task
-    (native-defaults mode: same parameters and data, the framework's own hyper-parameter defaults)."""
+    (native-defaults mode: same parameters and data, the framework's own hyper-parameter defaults).
+    ``named``: the backends the user asked for by name (one of them skipped fails the run);
+    by default every backend passed in ``backends``, none when it is left at all of them."""
     config = dataclasses.replace(config or RunConfig(), **settings)
     if runner is None:
         from netparity.harness.isolate import run_isolated
@@ -323,7 +397,12 @@ def run(
         ref64 = run_backend(reference, task_for(reference) if task_for else task, params, ref64_config)
         if ref64.status == "ok":
             drift = rounding_drift(ref, ref64)
-    tol = {"single": TOLERANCES[dtype]["single"], "trained": trained_tolerance(dtype, drift)}
+    tol = {
+        "single": TOLERANCES[dtype]["single"],
+        "trained": trained_tolerance(dtype, drift),
+        "zero_floor": zero_floor(dtype),
+    }
+    adaptive = task.recipe.optimizer.name in ADAPTIVE_OPTIMIZERS
     comparisons: dict[str, Comparison] = {}
     for name, res in results.items():
         if not res.ran or name == reference:
@@ -331,12 +410,14 @@ def run(
         if not ref.ran:
             res.status, res.reason = "unverified", f"the reference backend {reference} did not run"
             continue
-        comparisons[name] = c = compare(res, ref, tol, layer_names)
+        comparisons[name] = c = compare(res, ref, tol, layer_names, adaptive=adaptive)
         if res.status == "ok":
-            problem = verdict(c, tol)
+            problem = disagreements(c, tol, name, reference)
             if problem:
                 res.status, res.reason = "mismatch", problem
-    return RunResult(task, dtype, config.device, seed, reference, results, comparisons, tol, drift)
+    if named is None:
+        named = () if tuple(backends) == tuple(BACKENDS) else tuple(backends)
+    return RunResult(task, dtype, config.device, seed, reference, results, comparisons, tol, drift, named=tuple(named))
 
 
 def rounding_drift(ref32: BackendResult, ref64: BackendResult) -> float:
