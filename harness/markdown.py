@@ -51,10 +51,9 @@ def table(rows: list[list[object]], header: list[str], formats: dict[int, str] |
 
 
 def verdict(run: RunResult) -> str:
-    """One line a reader can stop at, plus one line per backend that is not ok."""
+    """One line a reader can stop at (harness.verdict's), plus one line per backend that is not ok."""
     tol = run.tolerance
-    ran = [n for n, r in run.results.items() if r.status != "skipped"]
-    bad = {n: r for n, r in run.results.items() if r.status not in ("ok", "skipped")}
+    judged = run.verdict()
     widened = (
         f", widened from {TOLERANCES[run.dtype]['trained']:.0e} to 10x the reference's own float32 drift "
         f"{run.rounding_drift:.1e}"
@@ -65,16 +64,13 @@ def verdict(run: RunResult) -> str:
         f"(normwise relative, {run.dtype}: {tol['single']:.0e} per evaluation, "
         f"{tol['trained']:.1e} after training{widened})"
     )
-    if not bad:
-        head = f"**✅ PASS: all {len(ran)} backends that ran agree with `{run.reference}`** {where}."
-    else:
-        head = f"**❌ FAIL: {len(bad)} of {len(ran)} backends do not agree with `{run.reference}`** {where}."
-    lines = [head]
-    for name, res in bad.items():
-        lines.append(f"- {STATUS_MARK.get(res.status, '')} `{name}` **{res.status}**: {res.reason}")
-    skipped = {n: r for n, r in run.results.items() if r.status == "skipped"}
-    for name, res in skipped.items():
-        lines.append(f"- {STATUS_MARK['skipped']} `{name}` skipped: {res.reason}")
+    mark = "✅" if judged.passed else "❌"
+    lines = [f"**{mark} {judged.headline}** {where}."]
+    for name, o in judged.outcomes.items():
+        if o.status == "ok":
+            continue
+        words = "" if o.words == o.status else f" ({o.words})"
+        lines.append(f"- {STATUS_MARK.get(o.status, '')} `{name}` **{o.status}**{words}: {o.reason}")
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from netparity.backends import BACKENDS, BackendUnavailable, get_backend, required_backends
+from netparity.backends import BACKENDS, BackendBroken, BackendUnavailable, get_backend, required_backends
 from netparity.backends.base import Backend, Batch, Model
 from netparity.harness.diff import (
     ADAPTIVE_OPTIMIZERS,
@@ -149,6 +149,9 @@ def run_backend(
     result = BackendResult(name)
     try:
         t_import, backend = once("import", lambda: get_backend(name))
+    except BackendBroken as err:
+        result.status, result.reason = "failed", str(err).split(": ", 1)[1]
+        return result
     except BackendUnavailable as err:
         return _skip(result, str(err).split(": ", 1)[1])
     try:

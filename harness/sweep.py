@@ -1,9 +1,10 @@
 """Learning-rate sweep: the same task at several rates, one full report per rate, and one
 table (``sweep.csv``) and one plot (``sweep.png``) showing how the rate decides convergence.
 
-Exit status of a sweep: divergence is a legitimate outcome of a too-large rate, so a rate at
-which *every* backend diverges together with the reference counts as agreement. Anything
-else that is not ``ok`` (a mismatch, a failure, one backend diverging alone) fails the sweep.
+Exit status of a sweep (decided by harness.verdict): divergence is a legitimate outcome of a
+too-large rate, so a backend that diverges together with the reference counts as agreement
+("diverged together (agreement)"). Anything else that is not ``ok`` (a mismatch, a failure,
+one backend diverging alone) fails the sweep.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import numpy as np
 import pandas as pd
 from netparity.harness.report import atomic_write, write_report
 from netparity.harness.run import RunResult
+from netparity.harness.verdict import Verdict, combine
 from netparity.spec.tasks import TaskInstance
 
-AGREEING = ("ok", "skipped")
 FLOOR = 1e-18  # where an exact zero loss is drawn on the log axis
 
 
@@ -28,46 +29,46 @@ def with_lr(task: TaskInstance, lr: float) -> TaskInstance:
     return dataclasses.replace(task, recipe=dataclasses.replace(task.recipe, optimizer=optimizer))
 
 
-def sweep_rows(lr: float, result: RunResult, summary: pd.DataFrame) -> list[dict]:
+def sweep_rows(lr: float, result: RunResult, summary: pd.DataFrame, verdict: Verdict) -> list[dict]:
     cols = ["backend", "status", "final_loss", "max_rel_loss_diff", "max_rel_param_diff"]
     cols += ["root"] if "root" in summary.columns else []
     rows = []
     for row in summary[cols].to_dict("records"):
-        res = result.results[row["backend"]]
-        rows.append({"lr": lr, **row, "steps": len(res.losses), "reason": res.reason})
+        res, said = result.results[row["backend"]], verdict.outcomes[row["backend"]]
+        rows.append({"lr": lr, **row, "verdict": said.words, "steps": len(res.losses), "reason": res.reason})
     return rows
 
 
+def run_verdict(result: RunResult) -> Verdict:
+    """Every backend agrees with the reference, where diverging together is agreement."""
+    return result.verdict(diverging_together_agrees=True)
+
+
 def run_ok(result: RunResult) -> bool:
-    """Every backend agrees with the reference, where all diverging together is agreement."""
-    ref = result.results[result.reference]
-    for res in result.results.values():
-        if res.status in AGREEING:
-            continue
-        if res.status == "diverged" and ref.status == "diverged":
-            continue
-        return False
-    return True
+    return run_verdict(result).passed
 
 
 def run_lr_sweep(
     task: TaskInstance, lrs: list[float], out_dir: Path, run_one: Callable[[TaskInstance], RunResult]
-) -> tuple[pd.DataFrame, bool]:
-    """Run ``task`` at each rate into ``out_dir/lr=<rate>/``; write sweep.csv and sweep.png."""
-    rows, ok, curves = [], True, {}
+) -> tuple[pd.DataFrame, Verdict]:
+    """Run ``task`` at each rate into ``out_dir/lr=<rate>/``; write sweep.csv, sweep.png and
+    report.md; the verdict over every rate."""
+    rows, verdicts, curves = [], {}, {}
     for lr in lrs:
         result = run_one(with_lr(task, lr))
         sub = Path(out_dir) / f"lr={lr:g}"
         sub.mkdir(parents=True, exist_ok=True)
         tables = write_report(result, sub)
-        rows += sweep_rows(lr, result, tables["summary"])
-        ok = ok and run_ok(result)
+        verdicts[f"lr={lr:g}"] = verdict = run_verdict(result)
+        rows += sweep_rows(lr, result, tables["summary"], verdict)
         curves[lr] = {n: np.array([x[2] for x in r.losses], dtype=float) for n, r in result.results.items()}
         reference = result.reference
     table = pd.DataFrame(rows)
+    verdict = combine(verdicts, "rates")
     atomic_write(Path(out_dir) / "sweep.csv", table.to_csv(index=False))
     sweep_plot(curves, reference, Path(out_dir) / "sweep.png", task.name)
-    return table, ok
+    atomic_write(Path(out_dir) / "report.md", sweep_markdown(table, verdict, task.name))
+    return table, verdict
 
 
 def sweep_plot(curves: dict[float, dict[str, np.ndarray]], reference: str, path: Path, title: str) -> Path:
@@ -117,15 +118,33 @@ def sweep_plot(curves: dict[float, dict[str, np.ndarray]], reference: str, path:
     return path
 
 
-def sweep_console(table: pd.DataFrame) -> str:
-    """One line per rate: each backend's status and root (or final loss)."""
+def _sweep_view(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per rate and backend: the value that matters, status and what the verdict says."""
     value = "root" if "root" in table.columns else "final_loss"
-    lines = [f"learning-rate sweep ({value} per backend, status when not ok):"]
-    for lr, group in table.groupby("lr", sort=False):
-        cells = []
-        for r in group.itertuples():
-            v = getattr(r, value)
-            text = "nan" if pd.isna(v) else f"{v:.10g}"
-            cells.append(f"{r.backend}={text}" + ("" if r.status == "ok" else f" ({r.status})"))
-        lines.append(f"  lr={lr:<8g} " + "  ".join(cells))
-    return "\n".join(lines)
+    view = table[["lr", "backend", value, "status", "verdict"]].copy()
+    view["lr"] = view["lr"].map(lambda v: f"{v:g}")
+    fmt = "{:.10g}" if value == "root" else "{:.4g}"
+    view[value] = view[value].map(lambda v: "nan" if pd.isna(v) else fmt.format(v))
+    return view
+
+
+def sweep_console(table: pd.DataFrame) -> str:
+    """An aligned table: one line per rate and backend."""
+    return _sweep_view(table).to_string(index=False)
+
+
+def sweep_markdown(table: pd.DataFrame, verdict: Verdict, title: str) -> str:
+    """The sweep's own report.md: the verdict, the table, the plot and each rate's report."""
+    from netparity.harness.markdown import table as md_table
+
+    view = _sweep_view(table)
+    rates = [f"- [`lr={lr:g}/report.md`](lr={lr:g}/report.md)" for lr in dict.fromkeys(table["lr"])]
+    parts = [
+        f"# netparity: {title}, learning-rate sweep",
+        f"**{'✅' if verdict.passed else '❌'} {verdict.headline}**",
+        md_table(view.values.tolist(), list(view.columns)),
+        "![training loss per rate](sweep.png)",
+        "## Each rate's report",
+        "\n".join(rates),
+    ]
+    return "\n\n".join(parts) + "\n"

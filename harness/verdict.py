@@ -129,3 +129,40 @@ def judge(run: _Run, *, diverging_together_agrees: bool = False) -> Verdict:
     if skipped:
         headline += f" ({', '.join(skipped)} skipped)"
     return Verdict(passed, headline, outcomes)
+
+
+def combine(verdicts: Mapping[str, Verdict], what: str) -> Verdict:
+    """One verdict over several runs (a sweep: ``what`` = "rates"), labelled by each run's name.
+    Passes when every run passes."""
+    failing = [label for label, v in verdicts.items() if not v.passed]
+    notes = sorted(
+        {
+            f"{label}: {o.words}"
+            for label, v in verdicts.items()
+            for o in v.outcomes.values()
+            if o.passes and o.words not in ("agrees", "reference", "skipped")
+        }
+    )
+    if failing:
+        headline = f"FAIL at {len(failing)} of {len(verdicts)} {what}: " + "; ".join(
+            f"{label}: {verdicts[label].headline.removeprefix('FAIL: ')}" for label in failing
+        )
+    else:
+        headline = f"PASS: every backend agrees with the reference at all {len(verdicts)} {what}"
+        headline += f" ({'; '.join(notes)})" if notes else ""
+    outcomes = {f"{label} {name}": o for label, v in verdicts.items() for name, o in v.outcomes.items()}
+    return Verdict(not failing, headline, outcomes)
+
+
+COLOURS = {True: "\033[1;32m", False: "\033[1;31m"}  # bold green / bold red
+RESET = "\033[0m"
+
+
+def console_line(verdict: Verdict, stream=None) -> str:
+    """The verdict's one line, coloured only on a terminal (and never with NO_COLOR set)."""
+    import os
+    import sys
+
+    stream = stream if stream is not None else sys.stdout
+    tty = bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+    return f"{COLOURS[verdict.passed]}{verdict.headline}{RESET}" if tty else verdict.headline

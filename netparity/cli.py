@@ -91,8 +91,8 @@ def parse_backends(text: str | None, reference: str, *, deep: bool = True) -> li
     it only the packages are looked up (isolated runs import the frameworks in their children,
     and a broken install there is still reported as that backend's failure)."""
     check = unavailable_reason if deep else installed_reason
-    if text is None:
-        chosen = [b for b in BACKENDS if check(b) is None]
+    if text is None:  # every known backend: one that cannot run here is reported skipped
+        chosen = list(BACKENDS)
     else:
         chosen = [b.strip() for b in text.split(",") if b.strip()]
         unknown = [b for b in chosen if b not in BACKENDS]
@@ -176,15 +176,20 @@ def _main(args: argparse.Namespace) -> int:
         isolate=args.isolate,
         tf32_timing=args.tf32,
     )
+    from netparity.harness.verdict import console_line
+
+    named = () if args.backends is None else tuple(backends)  # a named backend must not be skipped
     if len(lrs) > 1:  # a learning-rate sweep: one report per rate plus sweep.csv / sweep.png
         from netparity.harness.sweep import run_lr_sweep, sweep_console
 
-        table, ok = run_lr_sweep(task, lrs, out_dir, lambda t: run(t, backends, config, progress=bar))
+        table, verdict = run_lr_sweep(task, lrs, out_dir, lambda t: run(t, backends, config, progress=bar, named=named))
         bar.close()
+        print(console_line(verdict))
         print(sweep_console(table))
         print(f"report: {out_dir}")
-        return 0 if ok else 1
-    result = run(task, backends, config, progress=bar, task_for=native.task_for(task) if native else None)
+        return verdict.exit_status
+    task_for = native.task_for(task) if native else None
+    result = run(task, backends, config, progress=bar, task_for=task_for, named=named)
     bar.close()
     if native:  # the defaults that differed: in each reason, defaults.csv and spec.json
         native.annotate(result)
@@ -192,8 +197,8 @@ def _main(args: argparse.Namespace) -> int:
 
         atomic_write(out_dir / "defaults.csv", native.frame().to_csv(index=False))
     tables = write_report(result, out_dir, extra={"defaults": args.defaults})
+    verdict = result.verdict()
+    print(console_line(verdict))
     print(console_table(tables["summary"]))
     print(f"report: {out_dir}")
-    if native:
-        return 0 if native.ok(result) else 1
-    return 0 if result.ok else 1
+    return verdict.exit_status
