@@ -28,7 +28,9 @@ def get_backend(name: str) -> Backend:
             with native_stderr_silenced():
                 importlib.import_module(package)
         except Exception as err:
-            raise BackendBroken(f"{name}: {package} is installed but fails to import ({type(err).__name__}: {err})") from None
+            raise BackendBroken(
+                f"{name}: {package} is installed but fails to import ({type(err).__name__}: {err})"
+            ) from None
     reason = backend.unavailable()
     if reason:
         raise BackendUnavailable(f"{name}: {reason}")

@@ -128,7 +128,7 @@ class Diff:
         else:
             rel = abs_diff / scale if scale > 0 else (0.0 if abs_diff == 0 else float("inf"))
         index = np.unravel_index(flat, a.shape)
-        where = f"{name}[{', '.join(map(str, index))}]" if a.ndim else name
+        where = f"{name}[{', '.join(map(str, index))}]" if a.size > 1 else name
         return Diff(abs_diff, rel, where, float(a.flat[flat]), float(ref.flat[flat]), floor > own)
 
     @staticmethod
@@ -170,8 +170,8 @@ def dict_diff(
     return Diff.worst(list(per.values())), per
 
 
-def scalar_diff(a: float, ref: float) -> Diff:
-    return Diff.of(np.array([a]), np.array([ref]))
+def scalar_diff(a: float, ref: float, name: str = "") -> Diff:
+    return Diff.of(np.array([a]), np.array([ref]), name=name)
 
 
 def adaptive_amplification(grads: dict[str, np.ndarray], fraction: float) -> dict[str, float]:

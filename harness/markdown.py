@@ -11,7 +11,7 @@ from netparity.harness.diff import TOLERANCES
 from netparity.harness.report import format_ms
 from netparity.harness.run import RunResult
 from netparity.spec.layers import Layer
-from netparity.spec.recipe import Optimizer
+from netparity.spec.recipe import Optimizer, softmax_twice
 
 STATUS_MARK = {
     "ok": "✅",
@@ -69,6 +69,8 @@ def verdict(run: RunResult) -> str:
     )
     mark = "✅" if judged.passed else "❌"
     lines = [f"**{mark} {judged.headline}** {where}."]
+    warning = softmax_twice(run.task.model.layers, run.task.recipe.loss)
+    lines += [f"- ⚠️ warning: {warning}"] if warning else []
     for name, o in judged.outcomes.items():
         if o.status == "ok":
             continue

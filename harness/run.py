@@ -309,7 +309,7 @@ def compare(
     return Comparison(
         output=output,
         grad=grad,
-        loss=scalar_diff(result.loss, ref.loss),
+        loss=scalar_diff(result.loss, ref.loss, "the first batch's loss"),
         param=param,
         trajectory=traj,
         layers=layers,

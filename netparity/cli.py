@@ -148,6 +148,11 @@ def _main(args: argparse.Namespace) -> int:
         task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=args.seed)
     else:
         task = task_def.build(args.seed)
+    from netparity.spec.recipe import softmax_twice
+
+    warning = softmax_twice(task.model.layers, task.recipe.loss)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     lrs = parse_lrs(args.lr)
     task = apply_recipe_args(task, args, lr=lrs[0] if len(lrs) == 1 else None)
     task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)

@@ -23,7 +23,7 @@ import numpy as np
 from netparity.spec.data import Dataset, standardize
 from netparity.spec.errors import SpecError
 from netparity.spec.model import ModelSpec
-from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.recipe import Optimizer, Recipe, output_activation
 from netparity.spec.serialize import model_from_dict, recipe_from_dict
 from netparity.spec.tasks import TaskInstance
 
@@ -199,7 +199,7 @@ def custom_task(
         loss = recipe_dict.get("loss", "mse")
     base = Recipe(loss=loss, optimizer=Optimizer("sgd", lr=0.01), epochs=10, batch_size=32, shuffle_seed=seed)
     recipe = recipe_from_dict({**recipe_dict, "loss": loss}, base)
-    classification = recipe.loss == "cross_entropy"
+    classification = recipe.loss.classification
 
     n_classes = 0
     if data_path is not None:
@@ -227,6 +227,13 @@ def custom_task(
     out = model.output_shape
     if classification and len(out) != 1:
         raise SpecError(f"cross_entropy needs a model with 1-D outputs (one logit per class), got output shape {out}")
+    if classification and out[0] < 2:  # softmax over one unit is 1 whatever the model does: nothing to learn
+        raise SpecError("cross_entropy needs at least two output units (one per class), got 1")
+    if classification and not recipe.loss.from_logits and output_activation(model.layers) != "softmax":
+        raise SpecError(
+            "cross_entropy with from_logits false needs probabilities: end the model in softmax "
+            f"(its last activation is {output_activation(model.layers)})"
+        )
     if data_path is not None:
         wanted = (n_classes,) if classification else (1,)
         if out != wanted:

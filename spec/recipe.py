@@ -90,6 +90,69 @@ class Optimizer:
             )
 
 
+@dataclass(frozen=True, eq=False)
+class Loss:
+    """A loss and how it reads the model's output; written as a name (``"mse"``) or an object
+    (``{"name": "cross_entropy", "from_logits": false}``).
+
+    mse:           mean((out - y)^2) over every element
+    cross_entropy: mean(-log softmax(out)[label]) with ``from_logits`` (the default: the
+                   model outputs logits), mean(-log out[label]) without (the model outputs
+                   probabilities: it ends in softmax)
+    """
+
+    name: str = "mse"
+    from_logits: bool = True
+
+    # A Loss compares equal to its name (``recipe.loss == "cross_entropy"``: the name was the
+    # whole loss before from_logits existed) and to a Loss with the same fields.
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.name == other
+        if isinstance(other, Loss):
+            return (self.name, self.from_logits) == (other.name, other.from_logits)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    @property
+    def classification(self) -> bool:
+        """Whether targets are integer class labels."""
+        return self.name == "cross_entropy"
+
+    def check(self) -> None:
+        if not isinstance(self.name, str) or self.name not in LOSSES:
+            raise SpecError(f"unknown loss {self.name!r} (known: {', '.join(LOSSES)})")
+        if not isinstance(self.from_logits, bool):
+            raise SpecError(f"loss from_logits must be true or false, got {self.from_logits!r}")
+        if not self.from_logits and self.name != "cross_entropy":
+            raise SpecError(f"from_logits applies to cross_entropy only, not {self.name}")
+
+    def __str__(self) -> str:
+        return self.name if self.from_logits else f"{self.name} (on probabilities)"
+
+
+def output_activation(layers: tuple) -> str | None:
+    """The activation the model's last layer ends in (a Dense/Conv2D activation or an
+    Activation layer), or None."""
+    if not layers:
+        return None
+    last = layers[-1]
+    return last.name if last.kind == "activation" else getattr(last, "activation", None)
+
+
+def softmax_twice(layers: tuple, loss: Loss) -> str:
+    """The warning for a model that ends in softmax under a loss that applies softmax itself
+    (empty when there is nothing to warn about)."""
+    if output_activation(layers) == "softmax" and loss.classification and loss.from_logits:
+        return (
+            "the model ends in softmax and cross_entropy takes logits, so softmax is applied twice; "
+            'for probabilities use "loss": {"name": "cross_entropy", "from_logits": false}'
+        )
+    return ""
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How to train: loss, optimizer, epochs and mini-batches (order from ``shuffle_seed``).
@@ -97,16 +160,19 @@ class Recipe:
     ``l2`` adds l2 * sum(kernel**2) over every kernel-like parameter to the loss.
     """
 
-    loss: str = "mse"
+    loss: Loss = field(default_factory=Loss)  # a loss name is taken as Loss(name)
     optimizer: Optimizer = field(default_factory=Optimizer)
     epochs: int = 10
     batch_size: int = 32
     shuffle_seed: int = 0
     l2: float = 0.0
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.loss, Loss):
+            object.__setattr__(self, "loss", Loss(self.loss))
+
     def check(self) -> None:
-        if self.loss not in LOSSES:
-            raise SpecError(f"unknown loss {self.loss!r} (known: {', '.join(LOSSES)})")
+        self.loss.check()
         self.optimizer.check()
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)

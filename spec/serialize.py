@@ -10,7 +10,7 @@ from typing import Any
 from netparity.spec.errors import SpecError
 from netparity.spec.layers import LAYER_TYPES, Layer
 from netparity.spec.model import ModelSpec
-from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.recipe import Loss, Optimizer, Recipe
 
 
 def layer_to_dict(layer: Layer) -> dict[str, Any]:
@@ -112,7 +112,24 @@ def model_from_dict(data: Any) -> ModelSpec:
 
 
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
-    return dataclasses.asdict(recipe)
+    out = dataclasses.asdict(recipe)
+    if recipe.loss == Loss(recipe.loss.name):  # the plain form reads as a name
+        out["loss"] = recipe.loss.name
+    return out
+
+
+def loss_from_dict(data: Any) -> Loss:
+    """A loss from its name or its object form ``{"name": ..., "from_logits": ...}``."""
+    if isinstance(data, Loss):
+        loss = data
+    elif isinstance(data, str):
+        loss = Loss(data)
+    elif isinstance(data, dict):
+        loss = _build(Loss, data, "loss")
+    else:
+        raise SpecError(f'loss must be a name or an object like {{"name": "cross_entropy"}}, got {data!r}')
+    loss.check()
+    return loss
 
 
 def optimizer_from_dict(data: Any) -> Optimizer:
@@ -134,6 +151,8 @@ def recipe_from_dict(data: Any, base: Recipe | None = None) -> Recipe:
         if isinstance(opt, dict) and "name" in opt and opt["name"] == base.optimizer.name:
             opt = {**dataclasses.asdict(base.optimizer), **opt}
         data["optimizer"] = optimizer_from_dict(opt)
+    if "loss" in data:
+        data["loss"] = loss_from_dict(data["loss"])
     merged = {**{f.name: getattr(base, f.name) for f in dataclasses.fields(Recipe)}, **data}
     recipe = _build(Recipe, merged, "recipe")
     recipe.check()

@@ -12,12 +12,28 @@ from netparity.backends.keras.layers.dropout import find_dropouts
 from netparity.backends.keras.optim import describe, floatx, make_optimizer
 from netparity.backends.tf.staging import TfStaging
 from netparity.spec.model import ModelSpec
-from netparity.spec.recipe import Recipe
+from netparity.spec.recipe import Recipe, output_activation
 
-LOSSES = {
-    "mse": lambda: keras.losses.MeanSquaredError(),
-    "cross_entropy": lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-}
+
+class OutputAsGivenCrossentropy(keras.losses.SparseCategoricalCrossentropy):
+    """Cross-entropy on logits of the model's output exactly as given. On a final softmax,
+    Keras's own loss notices the Softmax op and takes its input instead, whatever
+    ``from_logits`` says (keras/src/backend/tensorflow/nn.py ``_get_logits``): the spec
+    means softmax applied twice, so the output passes through ``tf.identity`` first."""
+
+    def call(self, y_true, y_pred):
+        return super().call(y_true, tf.identity(y_pred))
+
+
+def make_loss(recipe: Recipe, spec: ModelSpec) -> keras.losses.Loss:
+    """Keras's own loss, except on a final softmax under from_logits (OutputAsGivenCrossentropy).
+    With from_logits False and a final softmax, Keras takes the softmax's logits: the same
+    -log p[label], computed stably (and without its 1e-7 clip, which only applies to other outputs)."""
+    if recipe.loss.name == "mse":
+        return keras.losses.MeanSquaredError()
+    if recipe.loss.from_logits and output_activation(spec.layers) == "softmax":
+        return OutputAsGivenCrossentropy(from_logits=True)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=recipe.loss.from_logits)
 
 
 class KerasModel(TfStaging):
@@ -39,12 +55,13 @@ class KerasModel(TfStaging):
             self.dropouts = find_dropouts(natives)
             for b in self.bindings:
                 b.native.assign(b.layout.to_native(params[b.name]).astype(dtype))
-            self.loss_fn = LOSSES[recipe.loss]()
+            self.loss_fn = make_loss(recipe, spec)
             self.optimizer = make_optimizer(recipe.optimizer, dtype)
             self.net.compile(optimizer=self.optimizer, loss=self.loss_fn, jit_compile=False)
         self.implementation = {
             "layers": "keras.Sequential",
             "optimizer": describe(self.optimizer),
+            "loss": type(self.loss_fn).__name__,
         }
 
     def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:

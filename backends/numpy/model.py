@@ -6,7 +6,7 @@ import numpy as np
 from netparity.backends.base import Batch
 from netparity.backends.numpy.layers import NpLayer, build_layer
 from netparity.backends.numpy.layers.dropout import find_dropouts
-from netparity.backends.numpy.losses import LOSSES
+from netparity.backends.numpy.losses import loss_function
 from netparity.backends.numpy.optim import describe, make_optimizer
 from netparity.spec.dropout import check_mask_names
 from netparity.spec.model import ModelSpec
@@ -34,14 +34,14 @@ class NumpyModel:
             layer.need_input_grad = has_params_before
             has_params_before = has_params_before or bool(layer.params)
         self.dropouts = find_dropouts([(info.name, x) for info, x in zip(spec.infer(), self.layers, strict=True)])
-        self.loss_fn = LOSSES[recipe.loss]
+        self.loss_fn = loss_function(recipe.loss)
         self.optimizer = make_optimizer(recipe.optimizer)
         self.implementation = {"layers": "hand-written NumPy", "optimizer": describe(self.optimizer)}
 
     def stage(self, x: np.ndarray, y: np.ndarray | None = None, masks: dict[str, np.ndarray] | None = None) -> Batch:
         x = np.asarray(x, dtype=np.int64 if self.spec.integer_inputs else self.dtype)
         if y is not None:
-            y = np.asarray(y, dtype=np.int64 if self.recipe.loss == "cross_entropy" else self.dtype)
+            y = np.asarray(y, dtype=np.int64 if self.recipe.loss.classification else self.dtype)
         masks = masks or {}
         check_mask_names(masks, self.dropouts, "numpy")
         return Batch(x, y, len(x), {k: np.asarray(v, dtype=self.dtype) for k, v in masks.items()})

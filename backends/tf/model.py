@@ -21,6 +21,11 @@ def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
+def cross_entropy_on_probabilities(p: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """mean(-log p[label]) (the model's output is already a probability)."""
+    return tf.reduce_mean(-tf.math.log(tf.gather(p, labels, axis=1, batch_dims=1)))
+
+
 LOSSES = {"mse": mse, "cross_entropy": cross_entropy}
 
 
@@ -40,9 +45,9 @@ class TfModel(TfStaging, tf.Module):
             self.l2_vars = unique_natives(self.bindings, lambda b: b.trainable and l2_applies(b.name))
             self.optimizer = make_optimizer(recipe.optimizer, self.trainable, self.dtype)
         self.dropouts = find_dropouts(self.calls)
-        self.loss_fn = LOSSES[recipe.loss]
+        self.loss_fn = LOSSES[recipe.loss.name] if recipe.loss.from_logits else cross_entropy_on_probabilities
         x_spec = tf.TensorSpec((None, *spec.input_shape), tf.int64 if spec.integer_inputs else self.dtype)
-        if recipe.loss == "cross_entropy":
+        if recipe.loss.classification:
             y_spec = tf.TensorSpec((None,), tf.int64)
         else:
             y_spec = tf.TensorSpec((None, *spec.output_shape), self.dtype)

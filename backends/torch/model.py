@@ -18,6 +18,11 @@ from torch import nn
 LOSSES = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
 
 
+def nll_of_probabilities(p: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of probabilities, mean(-log p[label]): torch's nll_loss of log(p)."""
+    return F.nll_loss(torch.log(p), labels)
+
+
 class TorchModel:
     def __init__(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, dtype: str, device: str) -> None:
         self.spec, self.recipe = spec, recipe
@@ -32,7 +37,7 @@ class TorchModel:
         self._load(params)
         trainable = unique_natives(self.bindings, lambda b: b.trainable)
         self.l2_params = unique_natives(self.bindings, lambda b: b.trainable and l2_applies(b.name))
-        self.loss_fn = LOSSES[recipe.loss]
+        self.loss_fn = LOSSES[recipe.loss.name] if recipe.loss.from_logits else nll_of_probabilities
         self.optimizer = make_optimizer(recipe.optimizer, trainable)
         self.implementation = {"layers": "torch.nn", "optimizer": describe(self.optimizer)}
 
@@ -56,9 +61,7 @@ class TorchModel:
             xt = torch.as_tensor(NCHW.to_native(x) if x.ndim == 4 else x, dtype=self.dtype)
         yt = None
         if y is not None:
-            yt = torch.as_tensor(
-                np.asarray(y), dtype=torch.int64 if self.recipe.loss == "cross_entropy" else self.dtype
-            )
+            yt = torch.as_tensor(np.asarray(y), dtype=torch.int64 if self.recipe.loss.classification else self.dtype)
             yt = yt.to(self.device)
         masks = masks or {}
         check_mask_names(masks, self.dropouts, "torch")
