@@ -38,8 +38,11 @@ class TorchModel:
         trainable = unique_natives(self.bindings, lambda b: b.trainable)
         self.l2_params = unique_natives(self.bindings, lambda b: b.trainable and l2_applies(b.name))
         self.loss_fn = LOSSES[recipe.loss.name] if recipe.loss.from_logits else nll_of_probabilities
-        self.optimizer = make_optimizer(recipe.optimizer, trainable)
-        self.implementation = {"layers": "torch.nn", "optimizer": describe(self.optimizer)}
+        # a model without trainable parameters (pooling and Flatten, a lone Activation) still
+        # runs: nothing is trained, and forward and loss are compared
+        self.optimizer = make_optimizer(recipe.optimizer, trainable) if trainable else None
+        optimizer = describe(self.optimizer) if self.optimizer else "none (no trainable parameters)"
+        self.implementation = {"layers": "torch.nn", "optimizer": optimizer}
 
     @torch.no_grad()
     def _load(self, params: dict[str, np.ndarray]) -> None:
@@ -61,7 +64,10 @@ class TorchModel:
             xt = torch.as_tensor(NCHW.to_native(x) if x.ndim == 4 else x, dtype=self.dtype)
         yt = None
         if y is not None:
-            yt = torch.as_tensor(np.asarray(y), dtype=torch.int64 if self.recipe.loss.classification else self.dtype)
+            if self.recipe.loss.classification:
+                yt = torch.as_tensor(np.asarray(y), dtype=torch.int64)
+            else:  # an image-shaped target is held NCHW, as the output it is compared with
+                yt = torch.as_tensor(self._native(np.asarray(y)), dtype=self.dtype)
             yt = yt.to(self.device)
         masks = masks or {}
         check_mask_names(masks, self.dropouts, "torch")
@@ -106,18 +112,20 @@ class TorchModel:
         return loss
 
     def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
-        self.optimizer.zero_grad(set_to_none=True)
+        self.net.zero_grad(set_to_none=True)
         loss = self._loss(batch)
-        loss.backward()
+        if loss.requires_grad:  # False without trainable parameters
+            loss.backward()
         grads = {b.name: self._read(b, b.native.grad) for b in self.bindings if b.trainable}
-        self.optimizer.zero_grad(set_to_none=True)
+        self.net.zero_grad(set_to_none=True)
         return float(loss.item()), grads
 
     def train_step(self, batch: Batch) -> float:
-        self.optimizer.zero_grad(set_to_none=True)
         loss = self._loss(batch)
-        loss.backward()
-        self.optimizer.step()
+        if self.optimizer is not None:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
         return float(loss.item())
 
     def params(self) -> dict[str, np.ndarray]:

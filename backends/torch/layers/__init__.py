@@ -42,7 +42,17 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
     "elu": lambda: nn.ELU(alpha=1.0),
-    "softmax": lambda: nn.Softmax(dim=-1),
+    "softmax": lambda: ChannelSoftmax(),
 }
+
+
+class ChannelSoftmax(nn.Softmax):
+    """Softmax over the canonical last axis: the channels, which torch holds at dim 1 of an image."""
+
+    def __init__(self) -> None:
+        super().__init__(dim=-1)
+
+    def forward(self, x):
+        return x.softmax(1) if x.dim() == 4 else x.softmax(-1)
 
 from netparity.backends.torch.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)
