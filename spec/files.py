@@ -79,10 +79,18 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
 
 
 def read_csv_data(
-    path: str | Path, target: str, *, classification: bool, seed: int, test_fraction: float = TEST_FRACTION
+    path: str | Path,
+    target: str,
+    *,
+    classification: bool,
+    seed: int,
+    test_fraction: float = TEST_FRACTION,
+    vocab: int | None = None,
 ) -> tuple[Dataset, list[str], int]:
     """Numeric features and one target column from a CSV; a seeded split; features (and a
-    regression target) standardized on the training rows. Returns the data set, the feature
+    regression target) standardized on the training rows. With ``vocab`` (the model starts
+    with an Embedding) the features are token ids: never standardized, and each must be an
+    integer in [0, vocab). Returns the data set, the feature
     names and the number of classes (0 for regression)."""
     import pandas as pd
     from sklearn.model_selection import train_test_split
@@ -137,8 +145,11 @@ def read_csv_data(
     else:
         y = frame[target].to_numpy(dtype=np.float64)
 
+    if vocab is not None:
+        x = token_ids(x, features, vocab, path)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed)
-    x_tr, x_te = standardize(x_tr, x_te)
+    if vocab is None:
+        x_tr, x_te = standardize(x_tr, x_te)
     if classification:
         data = Dataset(x_tr, y_tr, x_te, y_te)
     else:
@@ -146,6 +157,19 @@ def read_csv_data(
         data = Dataset(x_tr, ((y_tr - shift) / scale)[:, None], x_te, ((y_te - shift) / scale)[:, None], shift, scale)
     data.check()
     return data, features, len(classes) if classification else 0
+
+
+def token_ids(x: np.ndarray, features: list[str], vocab: int, path: str | Path) -> np.ndarray:
+    """The feature columns as int64 token ids for an Embedding of ``vocab`` rows; a value that
+    is not a whole number in [0, vocab) is refused with its column and data row."""
+    bad = (x != np.round(x)) | (x < 0) | (x >= vocab)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise SpecError(
+            f"--data {path}: column {features[col]!r} holds {x[row, col]:g}, not a token id of the "
+            f"Embedding (a whole number in [0, {vocab})) (data row {row + 1})"
+        )
+    return x.astype(np.int64)
 
 
 def synthetic_data(model: ModelSpec, classification: bool, seed: int) -> Dataset:
@@ -205,7 +229,12 @@ def custom_task(
     if data_path is not None:
         if not target:
             raise SpecError("--data needs --target COLUMN (the column to predict)")
-        data, features, n_classes = read_csv_data(data_path, target, classification=classification, seed=seed)
+        first = (raw.get("layers") or [{}])[0] if isinstance(raw.get("layers"), list) else {}
+        vocab = first.get("vocab") if isinstance(first, dict) and first.get("type") == "Embedding" else None
+        vocab = vocab if isinstance(vocab, int) and not isinstance(vocab, bool) and vocab > 0 else None
+        data, features, n_classes = read_csv_data(
+            data_path, target, classification=classification, seed=seed, vocab=vocab
+        )
         implied = [len(features)]
         shape = raw.get("input_shape", implied)
         if shape != implied:

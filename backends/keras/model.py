@@ -3,6 +3,8 @@ optimizer; train_on_batch is the step, a GradientTape gives the gradients."""
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -13,6 +15,10 @@ from netparity.backends.keras.optim import describe, floatx, make_optimizer
 from netparity.backends.tf.staging import TfStaging
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe, output_activation
+
+# a model without trainable weights (pooling and Flatten) is valid: nothing is trained, and
+# forward and loss are compared; Keras says so on every train_on_batch
+warnings.filterwarnings("ignore", message="The model does not have any trainable weights")
 
 
 class OutputAsGivenCrossentropy(keras.losses.SparseCategoricalCrossentropy):
