@@ -26,7 +26,11 @@ How a difference is judged (README, "How differences are judged"):
    next to the others (behind a LayerNorm over two features) carries rounding noise
    amplified by ``kind scale / its scale``. The trained value of such a parameter, and the
    loss trajectory it feeds, are allowed that amplification (``adaptive_amplification``),
-   capped at the floor above. Plain SGD scales noise by ``lr`` only and gets no allowance.
+   capped at the floor above. A parameter whose reference gradient is itself rounding noise
+   (the bias before a BatchNorm, a LayerNorm's beta before one) is moved by noise divided by
+   noise, about ``lr`` per step in a random direction: its trained value is reported but not
+   judged (the loss does not depend on it, and its gradient is still judged as in point 2).
+   Plain SGD scales noise by ``lr`` only and gets no allowance.
 """
 
 from __future__ import annotations
@@ -174,12 +178,32 @@ def scalar_diff(a: float, ref: float, name: str = "") -> Diff:
     return Diff.of(np.array([a]), np.array([ref]), name=name)
 
 
-def adaptive_amplification(grads: dict[str, np.ndarray], fraction: float) -> dict[str, float]:
+def adaptive_amplification(grads: dict[str, np.ndarray], fraction: float, tolerance: float) -> dict[str, float]:
     """Per parameter, how much an adaptive optimizer amplifies its gradient's rounding noise
     relative to the largest gradient: ``kind scale / max(its scale, floor)``, between 1 and
-    ``1 / fraction`` (module docstring, point 3)."""
+    ``1 / fraction``; ``inf`` where the gradient itself is rounding noise (at most
+    ROUNDING_ULPS ulps of the largest, ``fraction * tolerance``): the optimizer then moves the
+    parameter by noise divided by its own size, and its trained value is not judged
+    (module docstring, point 3)."""
     top = kind_scale(grads.values())
     if top == 0:
         return {k: 1.0 for k in grads}
-    floor = fraction * top
-    return {k: top / max(kind_scale([g]), floor) for k, g in grads.items()}
+    floor, noise = fraction * top, fraction * tolerance * top
+    return {k: top / max(own, floor) if (own := kind_scale([g])) > noise else float("inf") for k, g in grads.items()}
+
+
+def with_state(amplification: dict[str, float], names: Iterable[str]) -> dict[str, float]:
+    """``amplification`` extended to the state arrays among ``names`` (parameters without a
+    gradient: BatchNorm's moving statistics). They measure the activations that every earlier
+    parameter feeds, so a state array at or after a layer with an unjudged parameter (an
+    infinite allowance) is not judged either."""
+
+    def layer(name: str) -> int:
+        return int(name.split(".", 1)[0])
+
+    unjudged = [layer(n) for n, a in amplification.items() if not np.isfinite(a)]
+    out = dict(amplification)
+    for name in names:
+        if name not in out and unjudged and layer(name) >= min(unjudged):
+            out[name] = float("inf")
+    return out

@@ -85,10 +85,19 @@ def _allowance_notes(run: RunResult) -> list[str]:
     allowance (harness.diff, point 3), say so and for which parameter."""
     notes, base = [], run.tolerance["trained"]
     for name, c in run.comparisons.items():
-        over = c.trajectory.max_rel > base or any(d.max_rel > base for d in c.params.values())
-        if run.results[name].status != "ok" or not over or not c.amplification:
+        if run.results[name].status != "ok" or not c.amplification:
             continue
-        param, amp = max(c.amplification.items(), key=lambda kv: kv[1])
+        unjudged = [p for p, a in c.amplification.items() if not np.isfinite(a)]
+        if unjudged:
+            notes.append(
+                f"- ℹ️ `{name}`: trained {', '.join(f'`{p}`' for p in unjudged)} not judged: the reference gradient "
+                f"is rounding noise, which {run.task.recipe.optimizer.name} divides by its own size (harness/diff.py)"
+            )
+        finite = {p: a for p, a in c.amplification.items() if np.isfinite(a)}
+        over = c.trajectory.max_rel > base or any(d.max_rel > base for p, d in c.params.items() if p in finite)
+        if not over or not finite:
+            continue
+        param, amp = max(finite.items(), key=lambda kv: kv[1])
         notes.append(
             f"- ℹ️ `{name}`: trained parameters / loss curve beyond {base:.0e}, within the allowance for "
             f"{run.task.recipe.optimizer.name} dividing rounding noise by the gradient's own size "

@@ -24,6 +24,7 @@ from netparity.harness.diff import (
     kind_scale,
     scalar_diff,
     trained_tolerance,
+    with_state,
     zero_floor,
 )
 from netparity.harness.metrics import test_metrics
@@ -305,7 +306,8 @@ def compare(
     if result.outputs is not None:
         floor = fraction * kind_scale([ref.outputs, *ref.activations[-2:]])
         output = Diff.of(result.outputs, ref.outputs, floor, "output")
-    amplification = adaptive_amplification(ref.grads, fraction) if adaptive else {}
+    amplification = adaptive_amplification(ref.grads, fraction, tol["single"]) if adaptive else {}
+    amplification = with_state(amplification, ref.params)
     return Comparison(
         output=output,
         grad=grad,
@@ -332,7 +334,7 @@ def first_divergent_gradients(layers: list[tuple[int, str, Diff]], grads: dict[s
 
 def disagreements(c: Comparison, tol: dict[str, float], backend: str = "backend", reference: str = "reference") -> str:
     """Empty if every quantity agrees within tolerance, else what disagrees and where."""
-    amplified = max(c.amplification.values(), default=1.0)
+    amplified = max((a for a in c.amplification.values() if math.isfinite(a)), default=1.0)
     checks = [
         ("outputs", c.output, tol["single"]),
         ("gradients", c.grad, tol["single"]),

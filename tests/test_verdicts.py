@@ -47,10 +47,11 @@ def test_a_one_percent_error_is_still_caught_in_a_small_array(dtype: str, size: 
 
 
 def test_adaptive_amplification_is_bounded_by_the_floor() -> None:
-    grads = {"a": np.array([1.0, -2.0]), "b": np.array([2e-3]), "c": np.zeros(3)}
-    amp = adaptive_amplification(grads, zero_floor("float64"))
+    grads = {"a": np.array([1.0, -2.0]), "b": np.array([2e-3]), "c": np.array([1e-9]), "d": np.array([3e-16, 0])}
+    amp = adaptive_amplification(grads, zero_floor("float64"), 1e-10)
     assert amp["a"] == 1.0 and amp["b"] == pytest.approx(1000.0)
-    assert amp["c"] == pytest.approx(1 / zero_floor("float64"))
+    assert amp["c"] == pytest.approx(1 / zero_floor("float64"))  # capped at the floor
+    assert amp["d"] == np.inf  # rounding noise: its trained value is not judged
 
 
 def _spec(tmp_path: Path, layers: list, optimizer: dict, input_shape=(4,), epochs=2, loss="mse") -> Path:
