@@ -229,3 +229,30 @@ def test_an_installed_framework_that_fails_to_import_is_failed(monkeypatch: pyte
     res = run_backend("torch", None, {}, RunConfig())
     assert res.status == "failed"
     assert "torch is installed but fails to import (ImportError: libtorch_cpu.so" in res.reason
+
+
+# ------------------------------------------------------------ a known framework bug, reported
+
+
+def test_keras_multi_head_attention_bias_bug_is_reported_at_its_layer(tmp_path: Path) -> None:
+    """Keras 3.15.1: keras.ops.add takes MultiHeadAttention's (heads, 1) query/value bias for
+    an NCHW bias_add when num_heads equals the sequence length, adding it along time
+    (docs/semantics.md, "Issue 11"). Activations agree at the initial zero biases; the
+    gradients of the attention layer do not, and the report names that layer."""
+    require("keras")
+    import keras
+    import tensorflow as tf
+
+    x = tf.zeros((1, 2, 2, 1), dtype=tf.float64)  # (batch, time, heads, per-head size 1)
+    bias = tf.constant([[1.0], [2.0]], dtype=tf.float64)  # (heads, 1)
+    added = keras.ops.add(x, bias).numpy()[0, :, :, 0]  # rows: time, columns: heads
+    assert added.tolist() == [[1.0, 1.0], [2.0, 2.0]], "fixed in this Keras? update docs/semantics.md"
+
+    layers = [{"type": "SelfAttention", "heads": 2, "causal": False}, {"type": "LastStep"}]
+    result = _run(_spec(tmp_path, layers, SGD, input_shape=(2, 2)), backends=("numpy", "keras"))
+    keras_result, c = result.results["keras"], result.comparisons["keras"]
+    assert keras_result.status == "mismatch"
+    assert all(d.within(1e-10) for _, _, d in c.layers)  # the activations agree
+    assert c.first_divergent_layer == "0.self_attention (gradients)"
+    assert keras_result.reason.startswith("activations agree but the gradients of layer 0.self_attention diverge")
+    assert "worst at 0.self_attention.b" in keras_result.reason
