@@ -76,8 +76,25 @@ class Model(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ExtraTiming:
+    """A backend-specific fast form of a phase, timed beside the ordinary ones.
+
+    ``prepare()`` runs once (timed as ``prepare_phase``) and returns the callable that is
+    then timed repeatedly as ``phase``; ``work_like`` names the ordinary phase whose work
+    (FLOPs) one call does, e.g. "train_step"."""
+
+    phase: str
+    prepare_phase: str
+    prepare: Callable[[], Callable[[], None]]
+    work_like: str = "train_step"
+
+
 class Backend(Protocol):
     name: str
+    #: the packages it needs, looked up with importlib.util.find_spec without importing them
+    #: (``--list`` and the choice of backends in an isolated run's parent stay framework-free)
+    requires: tuple[str, ...]
 
     def unavailable(self) -> str | None:
         """Why this backend cannot run here (e.g. the framework is not installed), or None."""
@@ -95,6 +112,10 @@ class Backend(Protocol):
     def build(
         self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str
     ) -> Model: ...
+
+    # Optional: ``extra_timings(model, batch, device) -> list[ExtraTiming]``, the backend's
+    # own fast forms of a phase for the timing runs (e.g. torch's CUDA-graph train step).
+    # The harness calls it only where a backend defines it.
 
 
 # ---------------------------------------------------------------------------------------

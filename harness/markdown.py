@@ -124,7 +124,9 @@ def _files(out_dir: Path | None) -> str:
     names = {"summary.csv", "spec.json"}
     if out_dir is not None:
         names |= {
-            p.name for p in Path(out_dir).iterdir() if p.suffix in (".csv", ".json") and not p.name.startswith(".")
+            p.name
+            for p in Path(out_dir).iterdir()
+            if p.suffix in (".csv", ".json", ".npz") and not p.name.startswith(".")
         }
     return "\n".join(f"- `{n}`" + (f": {FILE_NOTES[n]}" if n in FILE_NOTES else "") for n in sorted(names))
 
@@ -245,7 +247,9 @@ def _timings(timings: pd.DataFrame) -> str:
 
 FILE_NOTES = {
     "summary.csv": "one row per backend (the table above, every column)",
-    "spec.json": "the exact model, recipe and seed of this run",
+    "spec.json": "the exact model, recipe, seed and environment of this run (`netparity --rerun` re-runs it)",
+    "results.json": "the verdict and the summary, machine-readable",
+    "data.npz": "the run's data (given as arrays), for --rerun",
     "layers.csv": "per-layer differences",
     "losses.csv": "the loss of every training step",
 }
@@ -285,6 +289,11 @@ def render_report(
     parts += [f"![{caption}]({path.name})" for caption, path in plots.items()] or ["_No plots._"]
     if problem:
         parts.append(f"> {problem}")
+    env = (extra or {}).get("environment")
+    if env:
+        from netparity.harness.environment import environment_rows
+
+        parts += ["## Environment", table(environment_rows(env), ["", ""])]
     parts += [
         "## Files",
         _files(out_dir),

@@ -205,12 +205,50 @@ def prepare_out_dir(out: str | None, task: str, root: str = "reports") -> Path:
     return path
 
 
+def results_json(run: RunResult, summary: pd.DataFrame, ok: bool | None = None) -> str:
+    """results.json: the verdict and summary.csv's rows, machine-readable (NaN as null)."""
+    from netparity import __version__
+
+    rows = [
+        {
+            k: None if isinstance(v, float) and np.isnan(v) else (v.item() if isinstance(v, np.generic) else v)
+            for k, v in row.items()
+        }
+        for row in summary.to_dict(orient="records")
+    ]
+    return json.dumps(
+        {
+            "netparity": __version__,
+            "ok": run.ok if ok is None else ok,
+            "task": run.task.name,
+            "dtype": run.dtype,
+            "device": run.device,
+            "seed": run.seed,
+            "reference": run.reference,
+            "tolerances": run.tolerance,
+            "backends": rows,
+        },
+        indent=2,
+    )
+
+
 def write_report(
-    run: RunResult, out_dir: Path, extra: dict | None = None, *, readable: bool = True
+    run: RunResult,
+    out_dir: Path,
+    extra: dict | None = None,
+    *,
+    readable: bool = True,
+    tables: dict[str, pd.DataFrame] | None = None,
+    ok: bool | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """CSV files, the exact spec (spec.json), plots and report.md (unless ``readable`` is
-    False), and the frames they came from; summary.csv last."""
-    tables = frames(run)
+    """CSV files, the exact spec with the environment it ran in (spec.json), results.json,
+    plots and report.md (unless ``readable`` is False), and the frames they came from;
+    summary.csv last. ``ok`` overrides ``run.ok`` in results.json (native-defaults mode)."""
+    from netparity.harness.environment import environment
+
+    tables = tables or frames(run)
+    extra = dict(extra or {})
+    extra.setdefault("environment", environment(run.device))
     for name, frame in tables.items():
         if name == "summary":
             continue  # written last: its presence marks a complete report
@@ -226,9 +264,10 @@ def write_report(
         "implementation": {n: r.implementation for n, r in run.results.items()},
         "tolerances": run.tolerance,
         "reference_float32_drift": run.rounding_drift,
-        **(extra or {}),
+        **extra,
     }
     atomic_write(out_dir / "spec.json", json.dumps(meta, indent=2, default=str))
+    atomic_write(out_dir / "results.json", results_json(run, tables["summary"], ok))
     if readable:
         write_readable(run, tables, out_dir, extra)
     atomic_write(out_dir / REPORT_MARKER, tables["summary"].to_csv(index=False))

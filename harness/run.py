@@ -263,12 +263,11 @@ def time_model(
             train_flops(spec, samples)
         ),
     ]
-    if device.startswith("cuda") and backend.name == "torch":  # small GPU steps are launch-bound
-        from netparity.backends.torch.cuda_graph import capture_train_step
-
-        t_capture, replay = once("cuda_graph_capture", lambda: capture_train_step(model, batch))
-        graph = repeat("train_step_cuda_graph", replay).with_work(train_flops(spec, batch.size))
-        timings += [t_capture, graph]
+    work = {"train_step": train_flops(spec, batch.size), "forward": forward_flops(spec, probe.size)}
+    hook = getattr(backend, "extra_timings", None)  # optional: a backend's own fast forms
+    for extra in hook(model, batch, device) if hook else []:
+        t_prepare, fast = once(extra.prepare_phase, extra.prepare)
+        timings += [t_prepare, repeat(extra.phase, fast).with_work(work.get(extra.work_like))]
     return timings
 
 

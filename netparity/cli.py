@@ -5,6 +5,7 @@
     python compare.py --list
     python compare.py --spec my_model.yaml --data my_data.csv --target price
     python compare.py --data iris.csv --target species --loss cross_entropy
+    python compare.py --rerun reports/20261125-091500-regression
 
 Every run folder gets CSVs, PNG plots and report.md. Exit status: 0 when every backend agrees
 with the reference within tolerance, 1 when one disagrees, fails or diverges, 2 on bad usage.
@@ -19,7 +20,7 @@ import sys
 from netparity import __version__
 from netparity.backends import BACKENDS, installed_reason, unavailable_reason
 from netparity.backends.base import DTYPES
-from netparity.harness.recipe_cli import add_recipe_args, apply_recipe_args, native_defaults, parse_lrs
+from netparity.recipe_args import add_recipe_args, parse_lrs, recipe_changes
 from netparity.spec.errors import SpecError
 from netparity.spec.tasks import TASKS, get_task
 
@@ -64,26 +65,58 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument(
         "--isolate",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run each backend in its own fresh process (default; --no-isolate: one process for all)",
+        default=None,
+        help="run each backend in its own fresh process (default when timing: fair timings; "
+        "with --no-timing one process for all is the default, being faster)",
     )
     p.add_argument("--list", action="store_true", help="list tasks and backends, then exit")
     p.add_argument("--spec", default=None, help="your own model (and recipe) as a JSON or YAML file")
     p.add_argument("--data", default=None, help="your own data: a CSV of numeric features plus --target")
     p.add_argument("--target", default=None, help="the --data column to predict")
     p.add_argument("--loss", default=None, help="mse (regression) or cross_entropy (classification) for --spec/--data")
+    p.add_argument(
+        "--rerun",
+        default=None,
+        metavar="DIR",
+        help="re-run a run folder exactly (its spec.json); only --out, --no-timing and --isolate apply",
+    )
     add_recipe_args(p)
     return p
 
 
 def list_all() -> str:
+    """Tasks and backends. Frameworks are looked up, not imported (importlib.util.find_spec
+    and importlib.metadata), so this answers in a fraction of a second; a framework that is
+    installed but broken shows up when a run imports it."""
+    from importlib import metadata
+
     lines = ["tasks:"]
     lines += [f"  {name:<16}{task.description}" for name, task in sorted(TASKS.items())]
     lines.append("backends:")
     for name in BACKENDS:
-        reason = unavailable_reason(name)
-        lines.append(f"  {name:<16}{'available' if reason is None else 'unavailable: ' + reason}")
+        reason = installed_reason(name)
+        if reason is None:
+            versions = []
+            for package in get_backend_requires(name):
+                for dist in (package, f"{package}-cpu", f"{package}-gpu"):  # e.g. tensorflow-cpu
+                    try:
+                        versions.append(f"{package} {metadata.version(dist)}")
+                        break
+                    except metadata.PackageNotFoundError:
+                        continue
+                else:  # importable, but not from a distribution
+                    versions.append(package)
+            status = "installed" + (f" ({', '.join(versions)})" if versions else "")
+        else:
+            status = "unavailable: " + reason
+        lines.append(f"  {name:<16}{status}")
     return "\n".join(lines)
+
+
+def get_backend_requires(name: str) -> tuple[str, ...]:
+    import importlib
+
+    return tuple(importlib.import_module(f"netparity.backends.{name}").BACKEND.requires)
 
 
 def parse_backends(text: str | None, reference: str, *, deep: bool = True) -> list[str]:
@@ -122,6 +155,9 @@ def _main(args: argparse.Namespace) -> int:
     if args.list:
         print(list_all())
         return 0
+    from netparity.rerun import rerun_args
+
+    saved = rerun_args(args)  # --rerun DIR or --spec DIR/spec.json: args now say how that run ran
     if args.dtype not in DTYPES:
         raise UsageError(f"unknown dtype {args.dtype!r} (known: {', '.join(DTYPES)})")
     if args.threads < 1:
@@ -138,11 +174,15 @@ def _main(args: argparse.Namespace) -> int:
     task_name = "custom" if custom else args.task or "regression"
     task_def = None if custom else get_task(task_name)
 
+    from netparity.harness.overrides import apply_changes, native_defaults
     from netparity.harness.progress import TrainingProgress
     from netparity.harness.report import ReportError, console_table, prepare_out_dir, write_report
     from netparity.harness.run import RunConfig, run, with_overrides
+    from netparity.rerun import data_source, record
 
-    if task_def is None:
+    if saved is not None:
+        task = saved.task
+    elif task_def is None:
         from netparity.spec.files import custom_task
 
         task = custom_task(args.spec, args.data, args.target, loss=args.loss, seed=args.seed)
@@ -154,12 +194,16 @@ def _main(args: argparse.Namespace) -> int:
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     lrs = parse_lrs(args.lr)
-    task = apply_recipe_args(task, args, lr=lrs[0] if len(lrs) == 1 else None)
+    changes = recipe_changes(args, lr=lrs[0] if len(lrs) == 1 else None)
+    task = apply_changes(task, changes)
     task = with_overrides(task, epochs=args.epochs, batch_size=args.batch_size)
+    if args.isolate is None:  # isolation buys fair timings; without them one process is faster (README, Timing)
+        args.isolate = not args.no_timing
     backends = parse_backends(
         args.backends, args.reference, deep=not args.isolate
     )  # after the spec: it may import every framework
-    native = native_defaults(task, backends, args, sweep=len(lrs) > 1)
+    pinned = saved.pinned if saved else set(changes.hyper)
+    native = native_defaults(task, backends, changes.defaults, pinned, sweep=len(lrs) > 1)
     try:  # only once the task is valid: a bad spec leaves no empty run folder behind
         out_dir = prepare_out_dir(args.out, task.name)
     except ReportError as err:
@@ -201,9 +245,24 @@ def _main(args: argparse.Namespace) -> int:
         from netparity.harness.report import atomic_write
 
         atomic_write(out_dir / "defaults.csv", native.frame().to_csv(index=False))
-    tables = write_report(result, out_dir, extra={"defaults": args.defaults})
-    verdict = result.verdict()
+    from netparity.harness.environment import environment
+
+    verdict = result.verdict()  # harness.verdict: native mode's explained backends are set above
+    ok = verdict.passed
+    source = saved.record["source"] if saved else data_source(args, task_name)
+    extra = {
+        "defaults": changes.defaults,
+        "rerun": record(source, task, backends, config, defaults=changes.defaults, pinned=pinned),
+        "environment": environment(config.device, config.threads),
+    }
+    if saved:
+        extra["rerun_of"] = str(saved.folder)
+    tables = write_report(result, out_dir, extra=extra, ok=ok)
     print(console_line(verdict))
     print(console_table(tables["summary"]))
     print(f"report: {out_dir}")
+    if saved:
+        from netparity.rerun import same_losses
+
+        print(f"rerun of {saved.folder}: {same_losses(saved.folder, out_dir)}")
     return verdict.exit_status

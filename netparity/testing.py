@@ -1,11 +1,30 @@
-"""Cross-backend checks for your own tests: same spec, same canonical parameters, same
-batches; forward, gradients and a training trajectory against the reference backend."""
+"""Helpers for your own tests.
+
+- ``assert_parity(model, ...)``: ``netparity.compare`` in this process without timing, then
+  ``Result.assert_ok()``; returns the Result.
+- ``check_parity(backend, spec, recipe, x, y, dtype=...)``: a lower-level check of one backend
+  against the reference on given arrays (forward, per-layer activations, loss, every
+  gradient, ``steps`` optimizer steps).
+- ``numpy_layer(SpecType, MyLayer)``: your own hand-written NumPy layer (forward and backward)
+  for a layer type, in place of the built-in one while the block runs; ``gradcheck_layer``
+  checks its backward against central finite differences.
+- ``backend_params(names)`` and ``require(name)``: pytest parameters with one marker per
+  backend, and a clean skip (with the reason) for a backend that cannot run here. The pytest
+  plugin (netparity/pytest_plugin.py) builds its ``netparity_backend`` fixture from them.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-from netparity.backends import get_backend
+from netparity.backends import BACKENDS, get_backend, installed_reason, required_backends, unavailable_reason
+from netparity.backends.numpy.layers import REGISTRY as NUMPY_LAYERS
+from netparity.backends.numpy.layers import NpLayer
+from netparity.gradcheck import check_layer as gradcheck_layer
 from netparity.harness.diff import (
     ADAPTIVE_OPTIMIZERS,
     TOLERANCES,
@@ -20,6 +39,127 @@ from netparity.spec.dropout import dropout_masks
 from netparity.spec.init import init_params
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe
+
+if TYPE_CHECKING:
+    from netparity.result import Result
+
+__all__ = [
+    "NpLayer",
+    "assert_close",
+    "assert_parity",
+    "backend_params",
+    "check_parity",
+    "gradcheck_layer",
+    "installed_backends",
+    "numpy_layer",
+    "require",
+]
+
+FRAMEWORK_BACKENDS = tuple(b for b in BACKENDS if b != "numpy")
+
+
+def assert_parity(
+    model: Any,
+    data: Any = None,
+    *,
+    backends: Sequence[str] | str | None = None,
+    dtype: str = "float64",
+    seed: int = 0,
+    recipe: Any = None,
+    reference: str = "numpy",
+    **options: Any,
+) -> Result:
+    """``netparity.compare(model, data, ...)`` without timing, every backend in this process
+    (so a layer registered with ``numpy_layer`` is the one that runs), then ``assert_ok()``.
+
+    ``dtype`` defaults to float64, where a correct implementation agrees at rounding level
+    (1e-10 relative) and any formula difference stands out; other keywords go to ``compare``."""
+    from netparity.api import compare
+
+    options.setdefault("timing", False)
+    options["isolate"] = False
+    result = compare(
+        model, data, backends=backends, dtype=dtype, seed=seed, recipe=recipe, reference=reference, **options
+    )
+    result.assert_ok()
+    return result
+
+
+# ------------------------------------------------------------------ your own NumPy layer
+
+
+def _grads_in_place(layer_class: type[NpLayer]) -> type[NpLayer]:
+    """``layer_class`` whose backward may assign ``self.grads[name] = ...``: the model (and its
+    optimizer) hold the arrays made at construction, so new arrays are copied into them."""
+
+    class Registered(layer_class):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self._grad_arrays = dict(self.grads)
+
+        def backward(self, dy: np.ndarray) -> np.ndarray:
+            dx = super().backward(dy)
+            for name, arr in self._grad_arrays.items():
+                if self.grads.get(name) is not arr:
+                    arr[...] = self.grads[name]
+                    self.grads[name] = arr
+            return dx
+
+    Registered.__name__ = Registered.__qualname__ = layer_class.__name__
+    Registered.__doc__ = layer_class.__doc__
+    return Registered
+
+
+@contextlib.contextmanager
+def numpy_layer(spec_type: type, layer_class: type[NpLayer]) -> Iterator[type[NpLayer]]:
+    """Inside the block, the NumPy backend builds ``layer_class`` for every ``spec_type`` layer
+    (e.g. ``Dense``) instead of its own, in this process (``assert_parity`` runs there).
+
+    ``layer_class`` subclasses ``NpLayer``: ``forward(x, training)`` keeps what backward needs,
+    ``backward(dy)`` returns dx and fills ``self.grads[name]`` for each ``self.params[name]``
+    (canonical layout, e.g. Dense's ``kernel`` is (inputs, units))."""
+    previous = NUMPY_LAYERS.builders.get(spec_type)
+    NUMPY_LAYERS.builders[spec_type] = registered = _grads_in_place(layer_class)
+    try:
+        yield registered
+    finally:
+        if previous is None:
+            NUMPY_LAYERS.builders.pop(spec_type, None)
+        else:
+            NUMPY_LAYERS.builders[spec_type] = previous
+
+
+# ------------------------------------------------------------------ pytest parameters
+
+
+def installed_backends() -> list[str]:
+    """Backends whose packages are installed (looked up, not imported), plus any that
+    NETPARITY_REQUIRE_BACKENDS demands (so that a missing one fails instead of vanishing)."""
+    required = required_backends()
+    return [b for b in BACKENDS if installed_reason(b) is None or b in required]
+
+
+def backend_params(names: Sequence[str] = BACKENDS) -> list:
+    """pytest params for backends, each with its own marker (``-m torch`` selects PyTorch)."""
+    import pytest
+
+    return [pytest.param(n, marks=getattr(pytest.mark, n), id=n) for n in names]
+
+
+def require(name: str):
+    """The backend, or skip the test (fail it when NETPARITY_REQUIRE_BACKENDS demands the
+    backend) with the reason it cannot run here."""
+    import pytest
+
+    reason = unavailable_reason(name)
+    if reason is not None:
+        if name in required_backends():
+            pytest.fail(f"backend {name} is required (NETPARITY_REQUIRE_BACKENDS) but unavailable: {reason}")
+        pytest.skip(f"backend {name} unavailable: {reason}")
+    return get_backend(name)
+
+
+# ------------------------------------------------------------------ one backend on given arrays
 
 
 def assert_close(what: str, got: np.ndarray, ref: np.ndarray, tol: float, floor: float = 0.0) -> None:

@@ -93,7 +93,6 @@ def read_csv_data(
     integer in [0, vocab). Returns the data set, the feature
     names and the number of classes (0 for regression)."""
     import pandas as pd
-    from sklearn.model_selection import train_test_split
 
     path = Path(path)
     try:
@@ -106,6 +105,27 @@ def read_csv_data(
         raise SpecError(f"--data {path}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
         raise SpecError(f"--data {path}: not a readable CSV: {_one_line(err)}") from None
+    return frame_data(
+        frame, target, classification=classification, seed=seed, test_fraction=test_fraction, where=path, vocab=vocab
+    )
+
+
+def frame_data(
+    frame,
+    target: str,
+    *,
+    classification: bool,
+    seed: int,
+    test_fraction: float = TEST_FRACTION,
+    where: object = "data",
+    vocab: int | None = None,
+) -> tuple[Dataset, list[str], int]:
+    """``read_csv_data`` on a pandas DataFrame already in memory (``where`` names it in errors)."""
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    path = where
+    frame = frame.copy()
     if target not in frame.columns:
         raise SpecError(
             f"--data {path}: no column {target!r} for --target (columns: {', '.join(map(str, frame.columns))})"

@@ -1,5 +1,6 @@
-"""Shared fixtures: backends skip cleanly with the reason when their framework is missing,
-unless NETPARITY_REQUIRE_BACKENDS (set by CI) turns that skip into a failure."""
+"""Shared fixtures. The backend parameters, per-backend markers and clean skips are the public
+ones (netparity.testing, netparity/pytest_plugin.py), which an installed netparity registers
+through its pytest11 entry point; a checkout that was not installed registers the plugin here."""
 
 from __future__ import annotations
 
@@ -10,29 +11,12 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from netparity.backends import BACKENDS, get_backend, required_backends, unavailable_reason
-from netparity.backends.base import Backend
-
-FRAMEWORK_BACKENDS = tuple(b for b in BACKENDS if b != "numpy")
-
-
-def require(name: str) -> Backend:
-    """The backend, or skip (fail when required) with the reason it cannot run."""
-    reason = unavailable_reason(name)
-    if reason is not None:
-        if name in required_backends():
-            pytest.fail(f"backend {name} is required (NETPARITY_REQUIRE_BACKENDS) but unavailable: {reason}")
-        pytest.skip(f"backend {name} unavailable: {reason}")
-    return get_backend(name)
-
-
-def backend_params(names: tuple[str, ...] = BACKENDS) -> list:
-    """pytest params for backends, each with its own marker (``-m torch`` selects PyTorch)."""
-    return [pytest.param(n, marks=getattr(pytest.mark, n), id=n) for n in names]
+import netparity.pytest_plugin as netparity_plugin
+from netparity.testing import FRAMEWORK_BACKENDS, backend_params, require  # noqa: F401  (tests import these from here too)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name in BACKENDS:
-        config.addinivalue_line("markers", f"{name}: tests that run the {name} backend")
+    if not config.pluginmanager.is_registered(netparity_plugin):  # no entry point: an uninstalled checkout
+        config.pluginmanager.register(netparity_plugin, "netparity")
     config.addinivalue_line("markers", "slow: end-to-end runs that take several seconds")
     config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped without one")

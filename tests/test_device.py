@@ -4,12 +4,11 @@ skips the framework backends with the reason and keeps the NumPy reference on th
 from __future__ import annotations
 
 import pytest
-from conftest import backend_params, require
 from netparity.harness.run import run, with_overrides
 from netparity.spec.init import init_params
 from netparity.spec.tasks import get_task
 
-from netparity.testing import assert_close
+from netparity.testing import assert_close, backend_params, require
 
 
 def _cuda_available() -> bool:

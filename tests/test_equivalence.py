@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FRAMEWORK_BACKENDS, backend_params, require
 from netparity.spec.layers import ACTIVATIONS, Activation, Dense
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Optimizer, Recipe
 from netparity.spec.tasks import get_task
 
-from netparity.testing import check_parity
+from netparity.testing import FRAMEWORK_BACKENDS, backend_params, check_parity, require
 
 DTYPES = ["float64", "float32"]
 

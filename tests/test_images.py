@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FRAMEWORK_BACKENDS, backend_params, require
 from netparity.backends import available_backends, get_backend
 from netparity.spec import layers as L
 from netparity.spec.dropout import dropout_masks, dropout_sites
@@ -20,7 +19,7 @@ from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Optimizer, Recipe
 from netparity.spec.tasks import get_task
 
-from netparity.testing import check_parity
+from netparity.testing import FRAMEWORK_BACKENDS, backend_params, check_parity, require
 
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = ["float64", "float32"]

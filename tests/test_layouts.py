@@ -7,12 +7,13 @@ import importlib
 
 import numpy as np
 import pytest
-from conftest import backend_params, require
 from netparity.backends.base import LayoutTable
 from netparity.spec import layers as L
 from netparity.spec.init import init_params
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe
+
+from netparity.testing import backend_params, require
 
 # one model per input kind that between them hold every layer with parameters or state
 ZOO = {
@@ -69,15 +70,15 @@ def test_keras_attention_layout_round_trips() -> None:
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("model", sorted(ZOO))
-@pytest.mark.parametrize("backend", backend_params())
-def test_built_model_reads_back_canonical_parameters(backend: str, model: str, dtype: str) -> None:
-    """canonical -> native (build) -> canonical (params()) is exact, state included."""
+def test_built_model_reads_back_canonical_parameters(netparity_backend: str, model: str, dtype: str) -> None:
+    """canonical -> native (build) -> canonical (params()) is exact, state included (once per
+    installed backend: the public plugin's fixture)."""
     spec = ZOO[model]
     params = init_params(spec, 3)
     loss = "mse" if model == "dense" else "cross_entropy"
-    built = require(backend).build(spec, params, Recipe(loss=loss), dtype=dtype, device="cpu")
+    built = require(netparity_backend).build(spec, params, Recipe(loss=loss), dtype=dtype, device="cpu")
     got = built.params()
     assert set(got) == set(params)
     for name, value in params.items():
         assert got[name].shape == value.shape, name
-        np.testing.assert_array_equal(got[name], value.astype(dtype), err_msg=f"{backend} {name}")
+        np.testing.assert_array_equal(got[name], value.astype(dtype), err_msg=f"{netparity_backend} {name}")

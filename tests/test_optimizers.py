@@ -12,7 +12,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, FRAMEWORK_BACKENDS, backend_params, require
 from netparity.backends.numpy.optim import make_optimizer
 from netparity.harness.diff import Diff
 from netparity.spec.errors import SpecError
@@ -22,7 +21,7 @@ from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Optimizer, Recipe
 from netparity.spec.tasks import get_task
 
-from netparity.testing import check_parity
+from netparity.testing import BACKENDS, FRAMEWORK_BACKENDS, backend_params, check_parity, require
 
 # name -> (optimizer, x after one step from x = 0.5 with g = -14), all by hand:
 FIRST_STEPS = {

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import FRAMEWORK_BACKENDS, require
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from netparity.backends import available_backends, get_backend
@@ -32,7 +31,7 @@ from netparity.spec.layers import ACTIVATIONS, LAYER_TYPES
 from netparity.spec.recipe import LOSSES, OPTIMIZERS, Optimizer, Recipe
 from netparity.spec.serialize import model_from_dict, recipe_from_dict
 
-from netparity.testing import check_parity
+from netparity.testing import FRAMEWORK_BACKENDS, check_parity, require
 
 FEW = settings(
     max_examples=12,

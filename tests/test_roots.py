@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BACKENDS, FRAMEWORK_BACKENDS, backend_params, require
 from netparity.backends import available_backends
 from netparity.spec.errors import SpecError
 from netparity.spec.init import init_params
@@ -25,7 +24,7 @@ from netparity.spec.recipe import Optimizer, Recipe
 from netparity.spec.tasks import get_task
 from netparity.spec.tasks.roots import ROOT_PARAM, parse_poly, real_roots, roots_instance
 
-from netparity.testing import check_parity
+from netparity.testing import BACKENDS, FRAMEWORK_BACKENDS, backend_params, check_parity, require
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from netparity.backends.base import BackendUnavailable, check_dtype, check_params
+from netparity.backends.base import BackendUnavailable, Batch, ExtraTiming, check_dtype, check_params
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe
 
@@ -45,6 +45,15 @@ class TorchBackend:
             raise BackendUnavailable(f"--device {device}: torch.cuda.is_available() is False (CPU build or no GPU)")
         self.allow_tf32(False)  # comparisons need full float32; timing runs may turn it on
         return TorchModel(spec, params, recipe, dtype, device)
+
+    def extra_timings(self, model, batch: Batch, device: str) -> list[ExtraTiming]:
+        """On a GPU, the whole train step captured as one CUDA graph: small steps are
+        launch-bound, and a replayed graph is their idiomatic fast form (timing only)."""
+        if not device.startswith("cuda"):
+            return []
+        from netparity.backends.torch.cuda_graph import capture_train_step
+
+        return [ExtraTiming("train_step_cuda_graph", "cuda_graph_capture", lambda: capture_train_step(model, batch))]
 
 
 BACKEND = TorchBackend()

@@ -33,7 +33,7 @@ def capture_train_step(model, batch: Batch, warmup: int = 3) -> Callable[[], Non
     graph = torch.cuda.CUDAGraph()
     model.optimizer.zero_grad(set_to_none=True)
     with torch.cuda.graph(graph):
-        loss = model._loss(batch)
+        loss = model.loss_tensor(batch)
         loss.backward()
         model.optimizer.step()
 

@@ -103,7 +103,9 @@ class TorchModel:
                 outs.append(self._canonical(x))
         return outs
 
-    def _loss(self, batch: Batch) -> torch.Tensor:
+    def loss_tensor(self, batch: Batch) -> torch.Tensor:
+        """The training-mode loss (with l2) as a tensor still on the graph: ``train_step``
+        without ``.item()``, so that a CUDA graph can capture it."""
         self._load_masks(batch)
         self.net.train(True)
         loss = self.loss_fn(self.net(batch.x), batch.y)
@@ -113,7 +115,7 @@ class TorchModel:
 
     def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
         self.net.zero_grad(set_to_none=True)
-        loss = self._loss(batch)
+        loss = self.loss_tensor(batch)
         if loss.requires_grad:  # False without trainable parameters
             loss.backward()
         grads = {b.name: self._read(b, b.native.grad) for b in self.bindings if b.trainable}
@@ -121,7 +123,7 @@ class TorchModel:
         return float(loss.item()), grads
 
     def train_step(self, batch: Batch) -> float:
-        loss = self._loss(batch)
+        loss = self.loss_tensor(batch)
         if self.optimizer is not None:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

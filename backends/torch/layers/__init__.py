@@ -55,4 +55,5 @@ class ChannelSoftmax(nn.Softmax):
     def forward(self, x):
         return x.softmax(1) if x.dim() == 4 else x.softmax(-1)
 
+
 from netparity.backends.torch.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)

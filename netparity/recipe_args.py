@@ -1,15 +1,15 @@
 """Command-line flags for the training recipe: optimizer and hyper-parameters, l2, the roots
-task's polynomial and start, and learning-rate lists for sweeps."""
+task's polynomial and start, and learning-rate lists for sweeps. Flags become plain values
+(harness.overrides.RecipeChanges) here; the harness never sees an argparse Namespace."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 
+from netparity.harness.overrides import RecipeChanges
 from netparity.spec.errors import SpecError
-from netparity.spec.recipe import EPSILON_MODES, OPTIMIZERS, Optimizer
-from netparity.spec.tasks import TaskInstance
+from netparity.spec.recipe import EPSILON_MODES, OPTIMIZERS
 
 #: flag destination -> Optimizer field (every field a flag can set, lr apart)
 HYPER_FLAGS = {
@@ -28,7 +28,7 @@ HYPER_FLAGS = {
 
 
 def add_recipe_args(p: argparse.ArgumentParser) -> None:
-    """The optimizer flags (``--lr`` itself stays with compare.py's other recipe overrides)."""
+    """The optimizer flags (``--lr`` itself stays with the CLI's other recipe overrides)."""
     g = p.add_argument_group("optimizer (unset flags keep the task's value, or the recipe default)")
     g.add_argument("--optimizer", default=None, help=f"one of {', '.join(OPTIMIZERS)} (default: the task's)")
     g.add_argument("--momentum", type=float, default=None, help="sgd/rmsprop momentum in [0, 1)")
@@ -79,53 +79,16 @@ def parse_lrs(text: str | None) -> list[float]:
     return lrs
 
 
-def optimizer_from_args(base: Optimizer, args: argparse.Namespace, lr: float | None) -> Optimizer:
-    """The task's optimizer with the command line's changes. Naming another optimizer starts
-    from that optimizer's recipe defaults (keeping the task's lr), not from the old one's
-    hyper-parameters: Adam must not inherit SGD's momentum."""
-    opt = base
-    name = getattr(args, "optimizer", None)
-    if name is not None and name != base.name:
-        if name not in OPTIMIZERS:
-            raise SpecError(f"unknown optimizer {name!r} (known: {', '.join(OPTIMIZERS)})")
-        opt = Optimizer(name, lr=base.lr)
-    changes = {
-        field: getattr(args, flag) for flag, field in HYPER_FLAGS.items() if getattr(args, flag, None) is not None
-    }
-    if lr is not None:
-        changes["lr"] = lr
-    opt = dataclasses.replace(opt, **changes)
-    opt.check()
-    return opt
+def recipe_changes(args: argparse.Namespace, lr: float | None) -> RecipeChanges:
+    """The recipe flags as plain values (``lr``: the one learning rate, None for a sweep)."""
+    from netparity.spec.tasks.roots import parse_poly
 
-
-def apply_recipe_args(task: TaskInstance, args: argparse.Namespace, lr: float | None) -> TaskInstance:
-    """The task with the optimizer, l2, polynomial and x0 from the command line (validated)."""
-    from netparity.spec.tasks.roots import parse_poly, with_polynomial
-
-    poly = parse_poly(args.poly) if getattr(args, "poly", None) is not None else None
-    task = with_polynomial(task, poly, getattr(args, "x0", None))
-    recipe = dataclasses.replace(task.recipe, optimizer=optimizer_from_args(task.recipe.optimizer, args, lr))
-    if getattr(args, "l2", None) is not None:
-        recipe = dataclasses.replace(recipe, l2=args.l2)
-    recipe.check()
-    return dataclasses.replace(task, recipe=recipe)
-
-
-def pinned_fields(args: argparse.Namespace) -> set[str]:
-    """Optimizer fields the command line set explicitly (native mode leaves them alone)."""
-    return {field for flag, field in HYPER_FLAGS.items() if getattr(args, flag, None) is not None}
-
-
-def native_defaults(task: TaskInstance, backends: list[str], args: argparse.Namespace, sweep: bool):
-    """``None`` for --defaults aligned; the per-backend native tasks for --defaults native."""
-    mode = getattr(args, "defaults", "aligned")
-    if mode not in ("aligned", "native"):
-        raise SpecError(f"unknown --defaults {mode!r} (known: aligned, native)")
-    if mode == "aligned":
-        return None
-    if sweep:
-        raise SpecError("--defaults native runs one learning rate at a time, not a sweep")
-    from netparity.harness.native import NativeDefaults
-
-    return NativeDefaults.build(task, backends, pinned_fields(args))
+    return RecipeChanges(
+        optimizer=args.optimizer,
+        hyper={field: getattr(args, flag) for flag, field in HYPER_FLAGS.items() if getattr(args, flag) is not None},
+        lr=lr,
+        l2=args.l2,
+        poly=parse_poly(args.poly) if args.poly is not None else None,
+        x0=args.x0,
+        defaults=args.defaults,
+    )
