@@ -116,7 +116,11 @@ class Diff:
     def of(a: np.ndarray, ref: np.ndarray, floor: float = 0.0, name: str = "") -> Diff:
         """Max abs and normwise relative difference of ``a`` against ``ref`` (NaN if shapes
         differ), the scale being at least ``floor``; ``name`` labels the worst element."""
-        a, ref = np.asarray(a, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf - inf: a NaN, judged below
+            return Diff._of(np.asarray(a, dtype=np.float64), np.asarray(ref, dtype=np.float64), floor, name)
+
+    @staticmethod
+    def _of(a: np.ndarray, ref: np.ndarray, floor: float, name: str) -> Diff:
         if a.shape != ref.shape:
             return Diff(float("nan"), float("nan"), f"{name} (shape {a.shape} vs {ref.shape})".strip())
         if a.size == 0:

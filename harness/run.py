@@ -158,7 +158,10 @@ def run_backend(
     try:
         if config.threads:
             result.implementation["threads"] = backend.set_threads(config.threads)
-        _run(backend, result, task, params, config, progress)
+        # a diverging run overflows on its way to inf/NaN: the status says so ("diverged"),
+        # NumPy's overflow warnings need not say it again on the terminal
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            _run(backend, result, task, params, config, progress)
         result.timings.insert(0, t_import.with_work(peak_rss_mb=result.timings[0].peak_rss_mb))
     except BackendUnavailable as err:  # e.g. the framework has no such device here
         return _skip(BackendResult(name, implementation=result.implementation), str(err))
