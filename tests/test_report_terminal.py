@@ -5,6 +5,7 @@ a sweep's own report."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import warnings
 from pathlib import Path
@@ -83,9 +84,7 @@ def test_console_verdict_is_coloured_only_on_a_terminal(monkeypatch: pytest.Monk
 def short_run():
     task = with_overrides(get_task("regression").build(0), epochs=1)
     opt = Optimizer("adam", lr=0.003, epsilon=1e-4)
-    task = task.__class__(
-        **{**task.__dict__, "recipe": task.recipe.__class__(**{**task.recipe.__dict__, "optimizer": opt})}
-    )
+    task = dataclasses.replace(task, recipe=dataclasses.replace(task.recipe, optimizer=opt))
     return run(task, ["numpy", "torch"], dtype="float64", timing=False, runner=run_backend)
 
 
