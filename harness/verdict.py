@@ -119,6 +119,8 @@ def judge(run: _Run, *, diverging_together_agrees: bool = False) -> Verdict:
     if not enough:
         only = ", ".join(produced) or "none"
         headline = f"FAIL: nothing was compared: fewer than two backends produced results (only: {only})"
+        bad = [f"{o.backend} {o.words}" for o in outcomes.values() if not o.passes]
+        headline += f"; {', '.join(bad)}" if bad else ""
     elif passed:
         words = sorted({o.words for o in outcomes.values() if o.words not in ("agrees", "reference", "skipped")})
         headline = f"PASS: {compared}" + (f"; {', '.join(words)}" if words else ": all agree")
