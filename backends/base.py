@@ -71,6 +71,10 @@ class Model(Protocol):
         """One optimizer step; returns the loss computed before the update."""
         ...
 
+    # Optional (see start_epoch/learning_rate below): a model with a learning-rate schedule
+    # has ``start_epoch(epoch)``, called before each epoch's first step, and
+    # ``learning_rate() -> float``, the rate its framework will use for the next step.
+
     def params(self) -> dict[str, np.ndarray]:
         """Trainable parameters and state (e.g. BatchNorm moving stats), canonical names."""
         ...
@@ -187,6 +191,19 @@ def unique_natives(bindings: list[Binding], keep: Callable[[Binding], bool]) -> 
             seen.add(id(b.native))
             out.append(b.native)
     return out
+
+
+def start_epoch(model: Model, epoch: int) -> None:
+    """Tell a model that epoch ``epoch`` (0-based) begins: per-epoch schedules move on here."""
+    hook = getattr(model, "start_epoch", None)
+    if hook is not None:
+        hook(epoch)
+
+
+def learning_rate(model: Model, recipe: Recipe) -> float:
+    """The learning rate the model's next step uses (the recipe's lr for a model without a schedule hook)."""
+    hook = getattr(model, "learning_rate", None)
+    return float(hook()) if hook is not None else float(recipe.optimizer.lr)
 
 
 def check_params(spec: ModelSpec, params: dict[str, np.ndarray]) -> None:

@@ -156,16 +156,28 @@ def _model_table(run: RunResult) -> str:
     return table(rows, ["#", "layer", "spec", "output shape", "parameters"], {4: "{:d}"})
 
 
+def _recipe_text(recipe) -> str:
+    """Loss, optimizer, schedule, clipping, epochs and batch in one line."""
+    opt, parts = recipe.optimizer, [str(recipe.loss)]
+    parts.append(optimizer_text(opt))
+    if recipe.lr_schedule is not None:
+        parts.append(f"lr_schedule {recipe.lr_schedule.name} per {recipe.lr_schedule.per}")
+    if recipe.clip is not None:
+        c = recipe.clip
+        parts.append(f"clip value {c.value}" if c.value is not None else f"clip norm {c.norm} ({c.scope})")
+    parts.append(f"{recipe.epochs} epochs, batch {recipe.batch_size}" + ("" if recipe.shuffle else ", unshuffled"))
+    return ", ".join(parts)
+
+
 def _run_facts(run: RunResult, extra: dict) -> str:
     task, recipe, data = run.task, run.task.recipe, run.task.data
-    opt = recipe.optimizer
     layers = ", ".join(_layer_text(x) for x in task.model.layers)
     rows = [
         ["task", task.name if task.kind == task.name else f"{task.name} ({task.kind})"],
         ["dtype / device / seed", f"{run.dtype} / {run.device} / {run.seed}"],
         ["reference", run.reference],
         ["model", f"input {tuple(task.model.input_shape)} → {layers}"],
-        ["recipe", f"{recipe.loss}, {optimizer_text(opt)}, {recipe.epochs} epochs, batch {recipe.batch_size}"],
+        ["recipe", _recipe_text(recipe)],
         ["data", f"{len(data.x_train)} training rows, {len(data.x_test)} test rows"],
     ]
     rows += [[k, v] for k, v in extra.items() if isinstance(v, (str, int, float, bool))]

@@ -37,7 +37,15 @@ def prediction_agreement(logits: np.ndarray | None, ref_logits: np.ndarray | Non
     return float(np.mean(np.argmax(logits, axis=1) == np.argmax(ref_logits, axis=1)))
 
 
-def test_metrics(kind: str, outputs: np.ndarray, data: Dataset) -> dict[str, float]:
+def binary_metrics(outputs: np.ndarray, data: Dataset, from_logits: bool) -> dict[str, float]:
+    """Accuracy of the 0/1 targets: positive where the logit is > 0 (probability > 0.5)."""
+    positive = outputs.astype(np.float64) > (0.0 if from_logits else 0.5)
+    return {"test_accuracy": float(np.mean(positive == (data.y_test > 0.5)))}
+
+
+def test_metrics(kind: str, outputs: np.ndarray, data: Dataset, *, from_logits: bool = True) -> dict[str, float]:
     if kind == "classification":
         return classification_metrics(outputs, data)
+    if kind == "binary":
+        return binary_metrics(outputs, data, from_logits)
     return regression_metrics(outputs, data)

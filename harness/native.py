@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 from netparity.spec import layers as L
-from netparity.spec.recipe import Optimizer
+from netparity.spec.recipe import Clip, Optimizer
 from netparity.spec.tasks import TaskInstance
+from netparity.spec.walk import transform
 
 #: backend -> optimizer -> {recipe field: the framework's default}, with where it comes from
 #: (docs/semantics.md §1.1, 1.3-1.6; read from torch 2.13 / keras 3.15 / tensorflow 2.21 sources)
@@ -35,6 +36,9 @@ NATIVE_OPTIMIZER_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
         "rmsprop": {"rho": 0.99, "epsilon": 1e-8, "epsilon_mode": "outside"},
         "adam": {"epsilon": 1e-8, "epsilon_mode": "outside"},
         "adamw": {"epsilon": 1e-8, "epsilon_mode": "outside", "weight_decay": 1e-2},
+        "adadelta": {"rho": 0.9, "epsilon": 1e-6},
+        "nadam": {"epsilon": 1e-8, "momentum_decay": 4e-3},
+        "adamax": {"epsilon": 1e-8, "epsilon_mode": "max"},
     },
     "keras": {  # keras.optimizers.*; every Keras weight_decay is decoupled
         "sgd": {"decoupled_weight_decay": True},
@@ -47,20 +51,38 @@ NATIVE_OPTIMIZER_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
         "rmsprop": {"rho": 0.9, "epsilon": 1e-7, "epsilon_mode": "inside", "decoupled_weight_decay": True},
         "adam": {"epsilon": 1e-7, "epsilon_mode": "hat", "decoupled_weight_decay": True},
         "adamw": {"epsilon": 1e-7, "epsilon_mode": "hat", "weight_decay": 0.004},
+        "adadelta": {"rho": 0.95, "epsilon": 1e-7, "decoupled_weight_decay": True},
+        "nadam": {"epsilon": 1e-7, "momentum_decay": 1.0, "decoupled_weight_decay": True},
+        "adamax": {"epsilon": 1e-7, "epsilon_mode": "outside", "decoupled_weight_decay": True},
     },
     "tf": {  # tf.compat.v1.train.*Optimizer defaults on the same kernels (no AdamW there)
         "adagrad": {"initial_accumulator": 0.1, "epsilon": 0.0},
         "rmsprop": {"rho": 0.9, "epsilon": 1e-10, "epsilon_mode": "inside"},
         "adam": {"epsilon": 1e-8, "epsilon_mode": "hat"},
         "adamw": {"epsilon": 1e-8, "epsilon_mode": "hat"},
+        "adadelta": {"rho": 0.95, "epsilon": 1e-8},  # tf.compat.v1 has no Nadam or AdaMax optimizer
     },
 }
 
+#: backend -> {Clip field: the framework's default} (torch.nn.utils.clip_grad_norm_ adds 1e-6
+#: to the norm; Keras's global_clipnorm/clipnorm and TF's clip_by_global_norm add nothing)
+NATIVE_CLIP_DEFAULTS: dict[str, dict[str, object]] = {"torch": {"epsilon": 1e-6}}
+
 #: backend -> layer type -> {spec field: default, in the spec's conventions}
 #: (BatchNorm momentum weighs the old running value, Keras's convention: torch 0.1 -> 0.9)
+#: leaky_relu's slope: torch nn.LeakyReLU 0.01 (the spec's), keras.activations.leaky_relu and
+#: tf.nn.leaky_relu 0.2 (keras.layers.LeakyReLU would be 0.3; the spec's activation is the function)
+_LEAKY_02 = {cls: {"negative_slope": 0.2} for cls in (L.Dense, L.Activation, L.Conv2D, L.Conv1D)}
 NATIVE_LAYER_DEFAULTS: dict[str, dict[type, dict[str, object]]] = {
     "torch": {L.BatchNorm: {"epsilon": 1e-5, "momentum": 0.9}, L.LayerNorm: {"epsilon": 1e-5}},
-    "keras": {L.BatchNorm: {"epsilon": 1e-3, "momentum": 0.99}, L.LayerNorm: {"epsilon": 1e-3}},
+    "keras": {L.BatchNorm: {"epsilon": 1e-3, "momentum": 0.99}, L.LayerNorm: {"epsilon": 1e-3}, **_LEAKY_02},
+    "tf": dict(_LEAKY_02),
+}
+
+#: fields that only matter in some configurations of their layer: a default there is open
+#: only when it has an effect
+_APPLIES: dict[str, Callable[[L.Layer], bool]] = {
+    "negative_slope": lambda layer: getattr(layer, "activation", None) == "leaky_relu",
 }
 
 
@@ -69,7 +91,7 @@ class Difference:
     """One default that differs from the recipe on one backend."""
 
     backend: str
-    where: str  # "optimizer" or a canonical layer name such as "1.batch_norm"
+    where: str  # "optimizer", "clip" or a canonical layer name such as "1.batch_norm"
     field: str
     recipe: object
     native: object
@@ -78,13 +100,10 @@ class Difference:
         return f"{self.where} {self.field}={self.native} (recipe {self.recipe})"
 
 
-def _optimizer_defaults() -> Optimizer:
-    return Optimizer()
-
-
 def open_optimizer_fields(opt: Optimizer, pinned: set[str]) -> set[str]:
-    """Fields the recipe leaves open: not pinned and still at the Optimizer default."""
-    default = _optimizer_defaults()
+    """Fields the recipe leaves open: not pinned and still at the Optimizer default (for
+    that optimizer: its default epsilon_mode is its own)."""
+    default = Optimizer(opt.name)
     return {
         f.name
         for f in dataclasses.fields(Optimizer)
@@ -105,37 +124,65 @@ def native_optimizer(backend: str, opt: Optimizer, pinned: set[str]) -> tuple[Op
     return native, [Difference(backend, "optimizer", k, getattr(opt, k), v) for k, v in changes.items()]
 
 
-def native_layers(backend: str, layers: tuple[L.Layer, ...], prefix: str = "") -> tuple[tuple, list[Difference]]:
+def _spec_defaults(layer: L.Layer) -> L.Layer:
+    """The layer with every optional field at its spec default (required ones kept)."""
+    required = {
+        f.name: getattr(layer, f.name)
+        for f in dataclasses.fields(layer)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    return type(layer)(**required)
+
+
+def native_layers(backend: str, layers: tuple[L.Layer, ...]) -> tuple[tuple, list[Difference]]:
     """Layers with the backend's defaults in every open field (Residual blocks included)."""
-    table, out, diffs = NATIVE_LAYER_DEFAULTS.get(backend, {}), [], []
-    for i, layer in enumerate(layers):
-        name = f"{prefix}{i}.{layer.kind}"
-        if isinstance(layer, L.Residual):
-            inner, inner_diffs = native_layers(backend, layer.layers, name + ".")
-            layer, diffs = dataclasses.replace(layer, layers=inner), diffs + inner_diffs
-        elif type(layer) in table:
-            spec_default = type(layer)()
-            changes = {
-                k: v
-                for k, v in table[type(layer)].items()
-                if getattr(layer, k) == getattr(spec_default, k) and getattr(layer, k) != v
-            }
-            if changes:
-                diffs += [Difference(backend, name, k, getattr(layer, k), v) for k, v in changes.items()]
-                layer = dataclasses.replace(layer, **changes)
-        out.append(layer)
-    return tuple(out), diffs
+    table, diffs = NATIVE_LAYER_DEFAULTS.get(backend, {}), []
+
+    def change(name: str, layer: L.Layer) -> L.Layer:
+        if type(layer) not in table:
+            return layer
+        spec_default = _spec_defaults(layer)
+        changes = {
+            k: v
+            for k, v in table[type(layer)].items()
+            if getattr(layer, k) == getattr(spec_default, k)
+            and getattr(layer, k) != v
+            and _APPLIES.get(k, lambda _: True)(layer)
+        }
+        if not changes:
+            return layer
+        diffs.extend(Difference(backend, name, k, getattr(layer, k), v) for k, v in changes.items())
+        return dataclasses.replace(layer, **changes)
+
+    return transform(layers, change), diffs
+
+
+def native_clip(backend: str, clip: Clip | None) -> tuple[Clip | None, list[Difference]]:
+    """Norm clipping with the backend's own epsilon where the recipe left it at the default."""
+    defaults = NATIVE_CLIP_DEFAULTS.get(backend, {})
+    if clip is None or clip.norm is None:
+        return clip, []
+    spec_default = Clip(norm=clip.norm)
+    changes = {
+        k: v for k, v in defaults.items() if getattr(clip, k) == getattr(spec_default, k) and getattr(clip, k) != v
+    }
+    if not changes:
+        return clip, []
+    return dataclasses.replace(clip, **changes), [
+        Difference(backend, "clip", k, getattr(clip, k), v) for k, v in changes.items()
+    ]
 
 
 def native_task(task: TaskInstance, backend: str, pinned: set[str]) -> tuple[TaskInstance, list[Difference]]:
     """The task as ``backend`` would run it on its own defaults, and what that changed."""
     opt, opt_diffs = native_optimizer(backend, task.recipe.optimizer, pinned)
+    clip, clip_diffs = native_clip(backend, task.recipe.clip)
     layers, layer_diffs = native_layers(backend, task.model.layers)
-    if not opt_diffs and not layer_diffs:
+    if not opt_diffs and not layer_diffs and not clip_diffs:
         return task, []
     model = dataclasses.replace(task.model, layers=layers) if layer_diffs else task.model
-    recipe = dataclasses.replace(task.recipe, optimizer=opt)
-    return dataclasses.replace(task, model=model, recipe=recipe), opt_diffs + layer_diffs
+    recipe = dataclasses.replace(task.recipe, optimizer=opt, clip=clip)
+    return dataclasses.replace(task, model=model, recipe=recipe), opt_diffs + clip_diffs + layer_diffs
 
 
 @dataclass

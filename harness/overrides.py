@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from netparity.spec.errors import SpecError
+from netparity.spec.errors import SpecError, quoted
 from netparity.spec.recipe import OPTIMIZERS, Optimizer
 from netparity.spec.tasks import TaskInstance
 
@@ -37,7 +37,7 @@ def optimizer_with(base: Optimizer, changes: RecipeChanges) -> Optimizer:
     name = changes.optimizer
     if name is not None and name != base.name:
         if name not in OPTIMIZERS:
-            raise SpecError(f"unknown optimizer {name!r} (known: {', '.join(OPTIMIZERS)})")
+            raise SpecError(f"unknown optimizer {quoted(name)} (known: {', '.join(OPTIMIZERS)})")
         opt = Optimizer(name, lr=base.lr)
     values = dict(changes.hyper)
     if changes.lr is not None:
@@ -63,7 +63,7 @@ def native_defaults(task: TaskInstance, backends: list[str], mode: str, pinned: 
     """``None`` for mode "aligned"; the per-backend native tasks for "native" (``pinned``: the
     optimizer fields set explicitly, which native mode leaves alone)."""
     if mode not in DEFAULTS_MODES:
-        raise SpecError(f"unknown --defaults {mode!r} (known: {', '.join(DEFAULTS_MODES)})")
+        raise SpecError(f"unknown --defaults {quoted(mode)} (known: {', '.join(DEFAULTS_MODES)})")
     if mode == "aligned":
         return None
     if sweep:

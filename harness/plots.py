@@ -85,6 +85,7 @@ def loss_curves(
     top.set_ylabel("training loss")
     top.set_yscale("log" if (losses.loss > 0).all() else "linear")
     top.legend(loc="upper right", fontsize=8)
+    _lr_axis(top, losses, reference)
     top.set_title(title or "loss per training step")
     bottom.set_yscale("log")
     bottom.set_ylabel(f"|loss − {reference}| / |{reference}|")
@@ -99,6 +100,19 @@ def loss_curves(
         ax.grid(True, which="major", alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     return _save(fig, path)
+
+
+def _lr_axis(ax: plt.Axes, losses: pd.DataFrame, reference: str) -> None:
+    """The reference's learning rate per step on a right-hand axis, when a schedule changes it."""
+    if "lr" not in losses:
+        return
+    lr = losses[losses.backend == reference].lr.to_numpy(dtype=float)
+    if lr.size == 0 or not np.isfinite(lr).all() or np.ptp(lr) == 0:
+        return
+    right = ax.twinx()
+    right.plot(np.arange(1, len(lr) + 1), lr, color="gray", lw=1, ls=":", label="learning rate")
+    right.set_ylabel("learning rate", color="gray")
+    right.tick_params(axis="y", colors="gray")
 
 
 def _exact_floor(values: np.ndarray, tolerance: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -13,6 +14,7 @@ import pandas as pd
 from netparity.harness.diff import Diff
 from netparity.harness.metrics import prediction_agreement
 from netparity.harness.run import RunResult
+from netparity.spec.errors import shown
 from netparity.spec.serialize import model_to_dict, recipe_to_dict
 
 REPORT_MARKER = "summary.csv"  # a folder holding this already holds a report
@@ -68,10 +70,13 @@ def summary_frame(run: RunResult) -> pd.DataFrame:
 
 
 def losses_frame(run: RunResult) -> pd.DataFrame:
+    """Every training step's loss and the learning rate that step used (the backend's own)."""
     rows = [
-        {"backend": n, "epoch": e, "step": s, "loss": loss} for n, r in run.results.items() for e, s, loss in r.losses
+        {"backend": n, "epoch": e, "step": s, "loss": loss, "lr": lr}
+        for n, r in run.results.items()
+        for (e, s, loss), lr in zip(r.losses, r.lrs or [float("nan")] * len(r.losses), strict=True)
     ]
-    return pd.DataFrame(rows, columns=["backend", "epoch", "step", "loss"])
+    return pd.DataFrame(rows, columns=["backend", "epoch", "step", "loss", "lr"])
 
 
 def outputs_frame(run: RunResult) -> pd.DataFrame:
@@ -179,29 +184,98 @@ def atomic_write(path: Path, text: str | bytes) -> None:
         raise
 
 
+#: files and folders that say a folder already holds results; such a folder is never reused
+FOLDER_CONTENTS = {
+    REPORT_MARKER: "a report",
+    "sweep.csv": "a learning-rate sweep",
+    "lr=*/": "a learning-rate sweep",
+    "campaign.csv": "a campaign",
+    "campaign.json": "a campaign",
+    "campaign.md": "a campaign",
+}
+RUNNING = "RUNNING"  # written first, removed last: its presence means an unfinished run
+LOCK = ".lock"  # flock'ed by the run writing into the folder
+PLACEHOLDER_TITLE = "# Unfinished run"  # report.md until the real one replaces it
+
+
+def folder_holds(path: Path) -> str:
+    """What results ``path`` already holds ("a report", "a learning-rate sweep", "a campaign",
+    "an unfinished run ..."), or "" when it holds none."""
+    path = Path(path)
+    if not path.is_dir():
+        return ""
+    unfinished = incomplete_run(path)
+    if unfinished:
+        return unfinished
+    for name, what in FOLDER_CONTENTS.items():
+        found = any(p.is_dir() for p in path.glob(name[:-1])) if name.endswith("/") else (path / name).exists()
+        if found:
+            return what
+    return ""
+
+
+def incomplete_run(path: str | Path) -> str:
+    """Why ``path`` holds an unfinished run (its RUNNING marker is still there: the run is going
+    on, or was killed), or "" when it does not. ``report.md`` and ``--rerun`` use this."""
+    marker = Path(path) / RUNNING
+    try:
+        info = json.loads(marker.read_text())
+    except FileNotFoundError:
+        return ""
+    except (OSError, ValueError):
+        info = {}
+    who = f"pid {info.get('pid', '?')}, started {info.get('started', '?')}"
+    state = "still running" if _locked(Path(path)) else "stopped before it finished"
+    return f"an unfinished run ({who}; {state})"
+
+
+def _locked(path: Path) -> bool:
+    """Whether another process holds the folder's lock."""
+    try:
+        fd = os.open(path / LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def prepare_out_dir(out: str | None, task: str, root: str = "reports") -> Path:
-    """``out`` exactly (created if absent, refused if it holds a report), or a fresh
+    """``out`` exactly (created if absent, refused if it holds results), or a fresh
     timestamped folder under ``root`` so no earlier run is ever overwritten."""
-    if out:
+    if out is not None:
+        if not out.strip():
+            raise ReportError("--out is empty: name a folder (or leave --out out for a new one under reports/)")
         path = Path(out)
         if path.exists() and not path.is_dir():
-            raise ReportError(f"--out {out}: exists and is not a folder")
-        if (path / REPORT_MARKER).exists():
-            raise ReportError(f"--out {out}: already holds a report; choose a new folder")
+            raise ReportError(f"--out {shown(out)}: exists and is not a folder")
+        held = folder_holds(path)
+        if held:
+            raise ReportError(f"--out {shown(out)}: already holds {held}; choose a new folder")
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path(root) / f"{stamp}-{task}"
-        n = 1
-        while path.exists():
-            n += 1
-            path = Path(root) / f"{stamp}-{task}-{n}"
+        path, n = Path(root) / f"{stamp}-{task}", 1
+        while True:  # mkdir without exist_ok: two runs started in the same second get two folders
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+                path = Path(root) / f"{stamp}-{task}-{n}"
+            except OSError as err:
+                raise ReportError(f"cannot write the report to {shown(path)}: {err.strerror or err}") from None
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".write-test"
         probe.write_text("")
         probe.unlink()
     except OSError as err:
-        raise ReportError(f"cannot write the report to {path}: {err.strerror or err}") from None
+        raise ReportError(f"cannot write the report to {shown(path)}: {err.strerror or err}") from None
     return path
 
 
@@ -226,10 +300,65 @@ def results_json(run: RunResult, summary: pd.DataFrame, ok: bool | None = None) 
             "seed": run.seed,
             "reference": run.reference,
             "tolerances": run.tolerance,
+            "interrupted": run.interrupted,
             "backends": rows,
         },
         indent=2,
     )
+
+
+class RunFolder:
+    """A run folder held for one run: an exclusive lock on it (a second run into the same
+    folder is refused, naming the holder's pid), a RUNNING marker and a placeholder report.md
+    that say "unfinished" until :meth:`finish`. Use as a context manager; the lock is released
+    on exit, the marker stays unless the run finished (a crash or kill reads as unfinished)."""
+
+    def __init__(self, out: str | None, task: str, root: str = "reports", command: list[str] | None = None) -> None:
+        self.path = prepare_out_dir(out, task, root)
+        self._fd: int | None = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self._fd, 64, 0).decode(errors="replace").strip() or "?"
+            self.close()
+            raise ReportError(
+                f"--out {shown(self.path)}: another run (pid {holder}) is writing into it; "
+                "wait for it to finish or choose another folder"
+            ) from None
+        held = folder_holds(self.path)  # again, now under the lock: a run may have finished meanwhile
+        if held:
+            self.close()
+            raise ReportError(f"--out {shown(self.path)}: already holds {held}; choose a new folder")
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        started = time.strftime("%Y-%m-%d %H:%M:%S %z")
+        info = {"pid": os.getpid(), "started": started, "command": command or []}
+        atomic_write(self.path / RUNNING, json.dumps(info, indent=2) + "\n")
+        atomic_write(
+            self.path / "report.md",
+            f"{PLACEHOLDER_TITLE}\n\nThis run started at {started} (pid {os.getpid()}) and has not finished: "
+            "it is still running, or it was stopped (killed, or the machine went down) before it wrote "
+            "its report. The folder's `RUNNING` file says so too; its results, if any, are incomplete.\n",
+        )
+
+    def finish(self) -> None:
+        """The run's report is complete (or marked interrupted): remove the RUNNING marker, and
+        the placeholder report.md if nothing replaced it (a sweep's reports are in its subfolders)."""
+        placeholder = self.path / "report.md"
+        if placeholder.exists() and placeholder.read_text(errors="replace").startswith(PLACEHOLDER_TITLE):
+            placeholder.unlink()
+        (self.path / RUNNING).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock
+            self._fd = None
+
+    def __enter__(self) -> RunFolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def write_report(
@@ -264,6 +393,7 @@ def write_report(
         "implementation": {n: r.implementation for n, r in run.results.items()},
         "tolerances": run.tolerance,
         "reference_float32_drift": run.rounding_drift,
+        "interrupted": run.interrupted,
         **extra,
     }
     atomic_write(out_dir / "spec.json", json.dumps(meta, indent=2, default=str))
@@ -294,7 +424,13 @@ def write_readable(run: RunResult, tables: dict[str, pd.DataFrame], out_dir: Pat
         )
     except Exception as err:  # the CSVs matter more than the pictures
         problem = f"plots could not be drawn: {type(err).__name__}: {err}"
-    atomic_write(out_dir / "report.md", render_report(run, tables, plots, problem, extra=extra, out_dir=out_dir))
+    text = render_report(run, tables, plots, problem, extra=extra, out_dir=out_dir)
+    if run.interrupted:
+        text = (
+            "> **Interrupted** (Ctrl-C): this report holds the backends that finished; the others are "
+            '`failed` with the reason "interrupted".\n\n' + text
+        )
+    atomic_write(out_dir / "report.md", text)
 
 
 def format_ms(ms: float) -> str:

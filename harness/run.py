@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from netparity.backends import BACKENDS, BackendBroken, BackendUnavailable, get_backend, required_backends
-from netparity.backends.base import Backend, Batch, Model
+from netparity.backends.base import Backend, Batch, Model, learning_rate, start_epoch
 from netparity.harness.diff import (
     ADAPTIVE_OPTIMIZERS,
     TOLERANCES,
@@ -55,6 +55,9 @@ class RunConfig:
     isolate: bool = False
     #: allow TF32 on GPUs in the timing runs only (comparisons always use full float32)
     tf32_timing: bool = False
+    #: seconds an isolated backend may take before it is ended and marked failed (None: a
+    #: default from the run's size, harness.isolate.default_timeout)
+    backend_timeout: float | None = None
 
 
 @dataclass
@@ -70,6 +73,7 @@ class BackendResult:
     loss: float = float("nan")  # training-mode loss of the first training batch
     grads: dict[str, np.ndarray] = field(default_factory=dict)
     losses: list[tuple[int, int, float]] = field(default_factory=list)  # (epoch, step, loss)
+    lrs: list[float] = field(default_factory=list)  # the learning rate of each step in losses
     params: dict[str, np.ndarray] = field(default_factory=dict)  # after training
     test_outputs: np.ndarray | None = None
     metrics: dict[str, float] = field(default_factory=dict)
@@ -100,6 +104,8 @@ class Comparison:
     #: it (harness.diff, point 3); 1 everywhere under SGD
     amplification: dict[str, float] = field(default_factory=dict)
     params: dict[str, Diff] = field(default_factory=dict)
+    #: the learning rate of every step (each framework's own schedule) against the reference's
+    lr: Diff = field(default_factory=lambda: Diff(0.0, 0.0))
 
 
 @dataclass
@@ -115,6 +121,8 @@ class RunResult:
     #: float32-vs-float64 drift after training that widened "trained" (see harness.diff)
     tolerances: dict[str, float] = field(default_factory=dict)
     rounding_drift: float = float("nan")
+    #: Ctrl-C stopped the run: the backends that had not finished are failed "interrupted"
+    interrupted: bool = False
     #: backends the user named (a named backend that is skipped fails the run)
     named: tuple[str, ...] = ()
     #: backends whose differences are explained by their framework defaults (--defaults native)
@@ -198,33 +206,48 @@ def _run(
     result.outputs = np.asarray(out)
     result.activations = model.activations(probe)
 
-    plans = [batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, e) for e in range(recipe.epochs)]
-
     sites = dropout_sites(spec)
 
-    def stage_step(epoch: int, step: int, idx: np.ndarray) -> Batch:
-        """The step's batch with its Dropout masks, drawn from the shared seed (spec/dropout.py)."""
-        masks = dropout_masks(spec, len(idx), (recipe.shuffle_seed, epoch, step), sites) if sites else {}
-        return model.stage(data.x_train[idx], data.y_train[idx], masks)
+    def stage_epoch(epoch: int) -> list[Batch]:
+        """The epoch's batches with their Dropout masks, drawn from the shared seeds (spec/dropout.py);
+        staged before the epoch runs, so conversion to native tensors stays out of the steps."""
+        plan = batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, epoch, shuffle=recipe.shuffle)
+        return [
+            model.stage(
+                data.x_train[idx],
+                data.y_train[idx],
+                dropout_masks(spec, len(idx), (recipe.shuffle_seed, epoch, step), sites) if sites else {},
+            )
+            for step, idx in enumerate(plan)
+        ]
 
-    # stage every batch up front: conversion to native tensors stays out of the loop
-    staged: list[list[Batch]] = [[stage_step(e, s, i) for s, i in enumerate(plan)] for e, plan in enumerate(plans)]
-    # gradients on exactly the batch (and Dropout masks) the first training step will see
-    result.loss, result.grads = model.loss_and_grads(staged[0][0])
+    # one epoch staged at a time (memory stays flat in the number of epochs); the first is
+    # kept: gradients are taken on its first batch, and the timing runs replay it
+    first_epoch = stage_epoch(0)
+    result.loss, result.grads = model.loss_and_grads(first_epoch[0])
 
-    steps = [(epoch, step, batch) for epoch, batches in enumerate(staged) for step, batch in enumerate(batches)]
-    for done, (epoch, step, batch) in enumerate(steps, 1):
-        loss = model.train_step(batch)
-        result.losses.append((epoch, step, loss))
-        if not math.isfinite(loss):
-            result.status, result.reason = "diverged", f"loss became {loss} at epoch {epoch}, step {step}"
+    total = recipe.epochs * len(first_epoch)
+    done = 0
+    for epoch in range(recipe.epochs):
+        batches = first_epoch if epoch == 0 else stage_epoch(epoch)
+        start_epoch(model, epoch)
+        for step, batch in enumerate(batches):
+            lr = learning_rate(model, recipe)  # the rate this step uses, read before it moves on
+            loss = model.train_step(batch)
+            result.losses.append((epoch, step, loss))
+            result.lrs.append(lr)
+            done += 1
+            if not math.isfinite(loss):
+                result.status, result.reason = "diverged", f"loss became {loss} at epoch {epoch}, step {step}"
+                break
+            if progress:
+                progress(result.backend, done, total)
+        if result.status == "diverged":
             break
-        if progress:
-            progress(result.backend, done, len(steps))
     result.params = model.params()
     if result.status == "ok":
         result.test_outputs = model.forward(model.stage(data.x_test))
-        result.metrics = test_metrics(task.kind, result.test_outputs, data)
+        result.metrics = test_metrics(task.kind, result.test_outputs, data, from_logits=recipe.loss.from_logits)
         if not np.all(np.isfinite(result.test_outputs)):
             result.status, result.reason = "diverged", "non-finite test outputs"
 
@@ -232,7 +255,7 @@ def _run(
     if config.timing:
         if config.tf32_timing:
             result.implementation["timing_precision"] = backend.allow_tf32(True)
-        timings += time_model(backend, task, params, config, staged[0], probe)
+        timings += time_model(backend, task, params, config, first_epoch, probe)
     rss = peak_rss_mb()
     result.timings = [t.with_work(peak_rss_mb=rss) for t in timings]
 
@@ -310,7 +333,10 @@ def compare(
         output = Diff.of(result.outputs, ref.outputs, floor, "output")
     amplification = adaptive_amplification(ref.grads, fraction, tol["single"]) if adaptive else {}
     amplification = with_state(amplification, ref.params)
+    m = min(len(result.lrs), len(ref.lrs))
+    lr = Diff.of(np.array(result.lrs[:m]), np.array(ref.lrs[:m]), name="learning rate") if m else Diff(0.0, 0.0)
     return Comparison(
+        lr=lr,
         output=output,
         grad=grad,
         loss=scalar_diff(result.loss, ref.loss, "the first batch's loss"),
@@ -341,6 +367,7 @@ def disagreements(c: Comparison, tol: dict[str, float], backend: str = "backend"
         ("outputs", c.output, tol["single"]),
         ("gradients", c.grad, tol["single"]),
         ("loss", c.loss, tol["single"]),
+        ("learning rates", c.lr, tol["single"]),
         ("loss trajectory", c.trajectory, tol["trained"] * amplified),
     ]
     bad = [(what, d, t) for what, d, t in checks if not d.within(t)]
@@ -377,6 +404,7 @@ def run(
     runner: Callable[..., BackendResult] | None = None,
     task_for: Callable[[str], TaskInstance] | None = None,
     named: tuple[str, ...] | list[str] | None = None,
+    params: dict[str, np.ndarray] | None = None,
     **settings: object,
 ) -> RunResult:
     """Every backend from the same canonical parameters (seeded) and data; compared to the reference.
@@ -385,25 +413,37 @@ def run(
     :class:`RunConfig`. ``task_for(backend)`` gives a backend its own variant of the task
     (native-defaults mode: same parameters and data, the framework's own hyper-parameter defaults).
     ``named``: the backends the user asked for by name (one of them skipped fails the run);
-    by default every backend passed in ``backends``, none when it is left at all of them."""
+    by default every backend passed in ``backends``, none when it is left at all of them.
+    ``params``: canonical initial parameters to start from (an imported model's, ``--weights``)
+    instead of the seeded initializer."""
     config = dataclasses.replace(config or RunConfig(), **settings)
     if runner is None:
         from netparity.harness.isolate import run_isolated
 
         runner = run_isolated if config.isolate else run_backend
     dtype, seed, reference = config.dtype, config.seed, config.reference
-    params = init_params(task.model, seed)
+    steps_per_epoch = -(-len(task.data.x_train) // task.recipe.batch_size)
+    task.recipe.check_length(steps_per_epoch)  # a cosine schedule must cover the whole run
+    params = init_params(task.model, seed) if params is None else params
     layer_names = [info.name for info in task.model.infer()]
-    names = list(dict.fromkeys([reference, *backends]))
-    results = {n: runner(n, task_for(n) if task_for else task, params, config, progress) for n in names}
+    names = backends_to_run(backends, reference)
+    results: dict[str, BackendResult] = {}
+    drift, interrupted = float("nan"), False
+    try:
+        for n in names:
+            results[n] = runner(n, task_for(n) if task_for else task, params, config, progress)
+        ref = results[reference]
+        if dtype == "float32" and ref.status == "ok":
+            # in this process: no timing, so isolation buys nothing here and a fresh one costs a second
+            ref64_config = dataclasses.replace(config, dtype="float64", timing=False)
+            ref64 = run_backend(reference, task_for(reference) if task_for else task, params, ref64_config)
+            if ref64.status == "ok":
+                drift = rounding_drift(ref, ref64)
+    except KeyboardInterrupt:  # Ctrl-C: keep what finished, the rest is failed "interrupted"
+        interrupted = True
+        for n in names:
+            results.setdefault(n, BackendResult(n, status="failed", reason="interrupted (Ctrl-C) before it finished"))
     ref = results[reference]
-    drift = float("nan")
-    if dtype == "float32" and ref.status == "ok":
-        # in this process: no timing, so isolation buys nothing here and a fresh one costs a second
-        ref64_config = dataclasses.replace(config, dtype="float64", timing=False)
-        ref64 = run_backend(reference, task_for(reference) if task_for else task, params, ref64_config)
-        if ref64.status == "ok":
-            drift = rounding_drift(ref, ref64)
     tol = {
         "single": TOLERANCES[dtype]["single"],
         "trained": trained_tolerance(dtype, drift),
@@ -424,7 +464,14 @@ def run(
                 res.status, res.reason = "mismatch", problem
     if named is None:
         named = () if tuple(backends) == tuple(BACKENDS) else tuple(backends)
-    return RunResult(task, dtype, config.device, seed, reference, results, comparisons, tol, drift, named=tuple(named))
+    return RunResult(
+        task, dtype, config.device, seed, reference, results, comparisons, tol, drift, interrupted, named=tuple(named)
+    )
+
+
+def backends_to_run(backends: list[str] | tuple[str, ...], reference: str) -> list[str]:
+    """Every backend a run runs, in order: the reference first, even when not among ``backends``."""
+    return list(dict.fromkeys([reference, *backends]))
 
 
 def rounding_drift(ref32: BackendResult, ref64: BackendResult) -> float:

@@ -28,9 +28,20 @@ _LAZY = {
     "load_spec": "netparity.api",
     "tasks": "netparity.api",
     "Result": "netparity.result",
+    # bring your own model (issue 13): import from torch/Keras, export to every framework
+    "export": "netparity.port",
+    "from_keras": "netparity.port",
+    "from_torch": "netparity.port",
+    "load_params": "netparity.port",
+    "save_params": "netparity.port",
 }
 
 __all__ = ["Result", "__version__", "compare", "load_spec", "tasks"]
+__all__ += ["export", "from_keras", "from_torch", "load_params", "save_params"]
+
+# campaigns (issue 17): netparity.sweep(...) and netparity.fuzz(...)
+_LAZY.update({"fuzz": "netparity.campaign", "sweep": "netparity.campaign"})
+__all__ += ["fuzz", "sweep"]
 
 
 def _version() -> str:

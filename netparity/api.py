@@ -17,7 +17,8 @@ import numpy as np
 
 from netparity.result import Result
 from netparity.spec.data import Dataset
-from netparity.spec.errors import SpecError
+from netparity.spec.errors import SpecError, quoted, shown
+from netparity.spec.limits import check_memory, check_seed, check_threads
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Optimizer, Recipe
 from netparity.spec.tasks import TaskInstance
@@ -79,13 +80,16 @@ def compare(
     from netparity.backends import BACKENDS, installed_reason
     from netparity.backends.base import DTYPES
     from netparity.harness.environment import environment
-    from netparity.harness.run import RunConfig, run, with_overrides
+    from netparity.harness.run import RunConfig, backends_to_run, run, with_overrides
     from netparity.rerun import record
 
     if dtype not in DTYPES:
-        raise SpecError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
+        raise SpecError(f"unknown dtype {quoted(dtype)} (known: {', '.join(DTYPES)})")
     if reference not in BACKENDS:
-        raise SpecError(f"unknown reference backend {reference!r} (known: {', '.join(BACKENDS)})")
+        raise SpecError(f"unknown reference backend {quoted(reference)} (known: {', '.join(BACKENDS)})")
+    check_seed(seed, "seed")  # the command line's limits, one rule for both
+    if threads is not None:
+        check_threads(threads)
     task, source, in_memory = build_task(model, data, target=target, loss=loss, recipe=recipe, seed=seed)
     task = with_overrides(task, epochs=epochs, batch_size=batch_size)
     if backends is None:
@@ -94,7 +98,11 @@ def compare(
         chosen = [b.strip() for b in backends.split(",")] if isinstance(backends, str) else list(backends)
         unknown = [b for b in chosen if b not in BACKENDS]
         if unknown or not chosen:
-            raise SpecError(f"unknown backend {', '.join(unknown) or repr(backends)} (known: {', '.join(BACKENDS)})")
+            names = ", ".join(shown(str(u), 40) for u in unknown[:5])
+            raise SpecError(f"unknown backend {names or quoted(backends)} (known: {', '.join(BACKENDS)})")
+    data_set, rec = task.data, task.recipe  # refused before the run allocates anything
+    n_backends = len(backends_to_run(chosen, reference))
+    check_memory(task.model, len(data_set.x_train), len(data_set.x_test), rec.batch_size, rec.epochs, n_backends)
     config = RunConfig(
         dtype=dtype,
         device=device,
@@ -140,7 +148,7 @@ def build_task(
         return _with_recipe(model, recipe, loss), {"kind": "file"}, True
     if isinstance(model, str) and model in TASKS and not Path(model).exists():
         if data is not None or target is not None or loss is not None:
-            raise SpecError(f"the built-in task {model!r} has its own data and loss; pass a model to use yours")
+            raise SpecError(f"the built-in task {quoted(model)} has its own data and loss; pass a model to use yours")
         task = TASKS[model].build(seed)
         return _with_recipe(task, recipe, None), {"kind": "task", "name": model, "seed": seed}, False
     name = "custom"
@@ -183,22 +191,34 @@ def _custom_task(
 ) -> tuple[TaskInstance, dict, bool]:
     import pandas as pd
 
-    from netparity.spec.files import MAX_PARAMS, METRICS, default_layers, frame_data, read_csv_data, synthetic_data
+    from netparity.spec.files import (
+        MAX_PARAMS,
+        METRICS,
+        SYNTHETIC_ROWS,
+        default_layers,
+        frame_data,
+        read_csv_data,
+        synthetic_data,
+    )
     from netparity.spec.serialize import model_from_dict, recipe_from_dict
 
     loss = recipe_dict.get("loss", "mse")
     base = Recipe(loss=loss, optimizer=Optimizer("sgd", lr=0.01), epochs=10, batch_size=32, shuffle_seed=seed)
     recipe = recipe_from_dict({**recipe_dict, "loss": loss}, base)
-    classification = recipe.loss == "cross_entropy"
+    classification, binary = recipe.loss.integer_targets, recipe.loss.kind == "binary"
     n_classes = 0
     if isinstance(data, (str, os.PathLike)) or isinstance(data, pd.DataFrame):
         if not target:
             raise SpecError("data: a CSV or DataFrame needs target= (the column to predict)")
         if isinstance(data, pd.DataFrame):
-            dataset, features, n_classes = frame_data(data, target, classification=classification, seed=seed)
+            dataset, features, n_classes = frame_data(
+                data, target, classification=classification, seed=seed, binary=binary
+            )
             source, in_memory = {"kind": "file"}, True
         else:
-            dataset, features, n_classes = read_csv_data(data, target, classification=classification, seed=seed)
+            dataset, features, n_classes = read_csv_data(
+                data, target, classification=classification, seed=seed, binary=binary
+            )
             source = {"kind": "csv", "path": os.path.abspath(data), "target": target, "seed": seed}
             name, in_memory = f"custom-{Path(data).stem}", False
         implied = [len(features)]
@@ -228,7 +248,9 @@ def _custom_task(
     if classification and len(spec.output_shape) != 1:
         raise SpecError(f"cross_entropy needs 1-D outputs (one logit per class), got {spec.output_shape}")
     if dataset is None:
-        dataset = synthetic_data(spec, classification, seed)
+        cut = int(SYNTHETIC_ROWS * (1 - TEST_FRACTION))  # sized before the stand-in data is drawn
+        check_memory(spec, cut, SYNTHETIC_ROWS - cut, recipe.batch_size, recipe.epochs)
+        dataset = synthetic_data(spec, classification, seed, binary)
         source, in_memory = {"kind": "synthetic", "seed": seed}, False
     elif classification and spec.output_shape[0] < n_classes:
         raise SpecError(f"the model has {spec.output_shape[0]} outputs but the data have {n_classes} classes")
@@ -236,7 +258,7 @@ def _custom_task(
         raise SpecError(
             f"the model's output shape {spec.output_shape} does not match the targets' {dataset.y_train.shape[1:]}"
         )
-    kind = "classification" if classification else "regression"
+    kind = recipe.loss.kind
     return TaskInstance(name, spec, recipe, dataset, kind, METRICS[kind]), source, in_memory
 
 

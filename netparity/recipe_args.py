@@ -5,10 +5,10 @@ task's polynomial and start, and learning-rate lists for sweeps. Flags become pl
 from __future__ import annotations
 
 import argparse
-import math
 
 from netparity.harness.overrides import RecipeChanges
-from netparity.spec.errors import SpecError
+from netparity.spec.errors import SpecError, quoted
+from netparity.spec.limits import check_number
 from netparity.spec.recipe import EPSILON_MODES, OPTIMIZERS
 
 #: flag destination -> Optimizer field (every field a flag can set, lr apart)
@@ -24,6 +24,7 @@ HYPER_FLAGS = {
     "centered": "centered",
     "weight_decay": "weight_decay",
     "decoupled_weight_decay": "decoupled_weight_decay",
+    "momentum_decay": "momentum_decay",
 }
 
 
@@ -33,16 +34,18 @@ def add_recipe_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--optimizer", default=None, help=f"one of {', '.join(OPTIMIZERS)} (default: the task's)")
     g.add_argument("--momentum", type=float, default=None, help="sgd/rmsprop momentum in [0, 1)")
     g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None, help="sgd Nesterov momentum")
-    g.add_argument("--beta1", type=float, default=None, help="adam/adamw first-moment decay")
-    g.add_argument("--beta2", type=float, default=None, help="adam/adamw second-moment decay")
+    g.add_argument("--beta1", type=float, default=None, help="adam/adamw/nadam/adamax first-moment decay")
+    g.add_argument("--beta2", type=float, default=None, help="adam/adamw/nadam/adamax second-moment decay")
     g.add_argument("--epsilon", type=float, default=None, help="adagrad/rmsprop/adam epsilon")
     modes = sorted({m for ms in EPSILON_MODES.values() for m in ms})
     g.add_argument(
         "--epsilon-mode",
         default=None,
-        help=f"where epsilon goes: {', '.join(modes)} (adam: outside|hat, adagrad/rmsprop: outside|inside)",
+        help=f"where epsilon goes: {', '.join(modes)} (adam: outside|hat, adagrad/rmsprop: outside|inside, "
+        "adamax: max|outside)",
     )
-    g.add_argument("--rho", type=float, default=None, help="rmsprop decay of the mean square (torch's alpha)")
+    g.add_argument("--rho", type=float, default=None, help="rmsprop (torch's alpha) and adadelta decay")
+    g.add_argument("--momentum-decay", type=float, default=None, help="nadam's psi in mu_t = b1*(1 - 0.5*0.96^(t*psi))")
     g.add_argument("--initial-accumulator", type=float, default=None, help="adagrad's starting accumulator")
     g.add_argument("--centered", action=argparse.BooleanOptionalAction, default=None, help="centered rmsprop")
     g.add_argument("--weight-decay", type=float, default=None, help="weight decay on every parameter")
@@ -71,11 +74,13 @@ def parse_lrs(text: str | None) -> list[float]:
     try:
         lrs = [float(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
-        raise SpecError(f"--lr expects a number or a comma-separated list of numbers, got {text!r}") from None
-    if not lrs or any(not (math.isfinite(lr) and lr > 0) for lr in lrs):
-        raise SpecError(f"--lr: each lr must be a positive number, got {text!r}")
+        raise SpecError(f"--lr expects a number or a comma-separated list of numbers, got {quoted(text)}") from None
+    for lr in lrs:
+        check_number(lr, "--lr")  # finite: the rule of every float field, spec or command line
+    if not lrs or any(not lr > 0 for lr in lrs):
+        raise SpecError(f"--lr: each lr must be a positive number, got {quoted(text)}")
     if len(set(lrs)) != len(lrs):
-        raise SpecError(f"--lr lists a value twice: {text!r}")
+        raise SpecError(f"--lr lists a value twice: {quoted(text)}")
     return lrs
 
 

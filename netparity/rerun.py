@@ -17,7 +17,8 @@ import numpy as np
 
 from netparity.harness.run import RunConfig
 from netparity.spec.data import Dataset
-from netparity.spec.errors import SpecError
+from netparity.spec.errors import SpecError, shown
+from netparity.spec.limits import MAX_NESTING, MAX_SPEC_BYTES, nesting_depth, read_regular_file
 from netparity.spec.tasks import TaskInstance
 
 RUN_SPEC = "spec.json"
@@ -84,14 +85,24 @@ class SavedRun:
 
 def read_run_spec(path: str | Path) -> dict:
     """spec.json of a run folder (``path`` is the folder or the file) as a dict."""
+    from netparity.harness.report import incomplete_run
+
     path = Path(path)
     file = path / RUN_SPEC if path.is_dir() else path
+    unfinished = incomplete_run(file.parent)
+    if unfinished:
+        raise SpecError(f"{shown(file.parent)}: holds {unfinished}; only a finished run can be re-run")
+    if not file.exists():
+        raise SpecError(f"{shown(path)}: no {RUN_SPEC} here; --rerun takes a run folder written by netparity")
+    raw = read_regular_file(file, "--rerun", MAX_SPEC_BYTES)  # the limits of any spec file
     try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no {RUN_SPEC} here; --rerun takes a run folder written by netparity") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise SpecError(f"{file}: cannot read it as a run's {RUN_SPEC}: {' '.join(str(err).split())}") from None
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, RecursionError, ValueError) as err:
+        raise SpecError(
+            f"{shown(file)}: cannot read it as a run's {RUN_SPEC}: {shown(' '.join(str(err).split()), 160)}"
+        ) from None
+    if nesting_depth(meta) > MAX_NESTING:
+        raise SpecError(f"{shown(file)}: nested more than {MAX_NESTING} levels deep")
     if not isinstance(meta, dict) or "model" not in meta or "recipe" not in meta:
         raise SpecError(f"{file}: not a run folder's {RUN_SPEC} (no model and recipe)")
     if not isinstance(meta.get("rerun"), dict):
@@ -106,16 +117,16 @@ def is_run_spec(path: str | Path) -> bool:
     path = Path(path)
     if path.suffix.lower() != ".json" or not path.is_file():
         return False
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    try:  # anything unreadable is left to the spec reader, which says why in one line
+        meta = json.loads(read_regular_file(path, "--spec", MAX_SPEC_BYTES).decode("utf-8"))
+    except (SpecError, UnicodeDecodeError, RecursionError, ValueError):
         return False
     return isinstance(meta, dict) and "rerun" in meta
 
 
 def _data(source: dict, model, recipe, folder: Path) -> Dataset:
     kind = source.get("kind")
-    classification = recipe.loss == "cross_entropy"
+    classification, binary = recipe.loss.integer_targets, recipe.loss.kind == "binary"
     if kind == "task":
         from netparity.spec.tasks import get_task
 
@@ -123,11 +134,20 @@ def _data(source: dict, model, recipe, folder: Path) -> Dataset:
     if kind == "csv":
         from netparity.spec.files import read_csv_data
 
-        return read_csv_data(source["path"], source["target"], classification=classification, seed=source["seed"])[0]
+        split = source.get("split", 0.8)  # the training share; None: every row, file order
+        return read_csv_data(
+            source["path"],
+            source["target"],
+            classification=classification,
+            seed=source["seed"],
+            test_fraction=None if split is None else 1 - split,
+            standardize_rows=source.get("standardize", True),
+            binary=binary,
+        )[0]
     if kind == "synthetic":
         from netparity.spec.files import synthetic_data
 
-        return synthetic_data(model, classification, source["seed"])
+        return synthetic_data(model, classification, source["seed"], binary)
     if kind == "file":
         file = folder / source.get("path", DATA_FILE)
         try:
@@ -177,10 +197,13 @@ def same_losses(old_folder: Path, new_folder: Path) -> str:
         new = pd.read_csv(Path(new_folder) / "losses.csv")
     except (OSError, ValueError):
         return "the original run has no losses.csv to compare with"
-    same, differ = [], []
+    same, differ, missing = [], [], []
     for backend, group in new.groupby("backend", sort=False):
         before = old[old.backend == backend].loss.to_numpy()
         after = group.loss.to_numpy()
+        if not before.size:  # e.g. the original was interrupted before this backend ran
+            missing.append(str(backend))
+            continue
         (same if before.shape == after.shape and np.array_equal(before, after, equal_nan=True) else differ).append(
             str(backend)
         )
@@ -189,6 +212,8 @@ def same_losses(old_folder: Path, new_folder: Path) -> str:
         parts.append(f"loss trajectories identical to the original bit for bit: {', '.join(same)}")
     if differ:
         parts.append(f"different from the original: {', '.join(differ)}")
+    if missing:
+        parts.append(f"no losses in the original to compare with: {', '.join(missing)}")
     return "; ".join(parts)
 
 
@@ -206,14 +231,24 @@ FIXED_FLAGS = (
     "l2",
     "poly",
     "x0",
+    "split",
 )
 
 
 def data_source(args: argparse.Namespace, task_name: str) -> dict:
     """Where a command line's data come from, for the rerun record."""
     if args.data is not None:
-        return {"kind": "csv", "path": os.path.abspath(args.data), "target": args.target, "seed": args.seed}
-    if args.spec is not None:
+        from netparity.spec.files import parse_split
+
+        return {
+            "kind": "csv",
+            "path": os.path.abspath(args.data),
+            "target": args.target,
+            "seed": args.seed,
+            "split": parse_split(getattr(args, "split", None)),
+            "standardize": getattr(args, "standardize", True),
+        }
+    if args.spec is not None and args.task is None:  # --task with a recipe-only --spec: the task's data
         return {"kind": "synthetic", "seed": args.seed}
     return {"kind": "task", "name": task_name, "seed": args.seed}
 
@@ -233,6 +268,8 @@ def rerun_args(args: argparse.Namespace) -> SavedRun | None:
     elif args.spec is not None:
         raise SpecError("--rerun and --spec exclude each other (--spec RUN/spec.json is a rerun itself)")
     given = [f"--{name.replace('_', '-')}" for name in (*FIXED_FLAGS, *HYPER_FLAGS) if getattr(args, name) is not None]
+    if not getattr(args, "standardize", True):
+        given.append("--no-standardize")
     if given:
         raise SpecError(f"a rerun runs the recorded model, data and recipe; {', '.join(given)} cannot change it")
     saved = load_run(path)

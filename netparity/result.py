@@ -76,19 +76,21 @@ class Result:
     def save(self, out: str | Path) -> Path:
         """Write the report folder (CSVs, spec.json, results.json, plots, report.md) into ``out``
         (created; refused if it already holds a report). Returns the folder."""
-        from netparity.harness.report import ReportError, prepare_out_dir, write_report
+        from netparity.harness.report import ReportError, RunFolder, write_report
         from netparity.spec.errors import SpecError
 
-        try:
-            folder = prepare_out_dir(str(out), self.run.task.name)
+        try:  # held as the command line holds its folder: locked, marked unfinished until written
+            held = RunFolder(str(out), self.run.task.name)
         except ReportError as err:
             raise SpecError(str(err)) from None
-        if self._data_file:
-            from netparity.rerun import save_data
+        with held:
+            if self._data_file:
+                from netparity.rerun import save_data
 
-            save_data(self.run.task.data, folder)
-        write_report(self.run, folder, extra=self._extra, tables=self.tables)
-        return folder
+                save_data(self.run.task.data, held.path)
+            write_report(self.run, held.path, extra=self._extra, tables=self.tables)
+            held.finish()
+        return held.path
 
     def _line(self) -> str:
         run = self.run

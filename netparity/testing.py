@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from netparity.backends import BACKENDS, get_backend, installed_reason, required_backends, unavailable_reason
+from netparity.backends.base import learning_rate, start_epoch
 from netparity.backends.numpy.layers import REGISTRY as NUMPY_LAYERS
 from netparity.backends.numpy.layers import NpLayer
 from netparity.gradcheck import check_layer as gradcheck_layer
@@ -183,7 +184,9 @@ def check_parity(
     reference: str = "numpy",
 ) -> None:
     """Forward, per-layer activations, loss, every gradient, and ``steps`` optimizer steps
-    (mini-batches in the shared seeded order) agree with the reference backend."""
+    (mini-batches in the shared order: seeded, or in row order when the recipe does not
+    shuffle) agree with the reference backend, the learning rate of every step included
+    (the recipe's schedule; models are told where each epoch starts)."""
     params = init_params(spec, seed)
     tol = TOLERANCES[dtype]
     models = {
@@ -213,16 +216,22 @@ def check_parity(
     allowance = adaptive_amplification(grads_ref, fraction, tol["single"]) if adaptive else {}
     allowance = with_state(allowance, ref.params())
 
-    losses, losses_ref, done, epoch = [], [], 0, 0
+    losses, losses_ref, lrs, lrs_ref, done, epoch = [], [], [], [], 0, 0
     while done < steps:
-        for step, idx in enumerate(batch_plan(len(x), recipe.batch_size, recipe.shuffle_seed, epoch)):
+        for model in (ref, got):
+            start_epoch(model, epoch)
+        plan = batch_plan(len(x), recipe.batch_size, recipe.shuffle_seed, epoch, shuffle=recipe.shuffle)
+        for step, idx in enumerate(plan):
             if done == steps:
                 break
             masks = dropout_masks(spec, len(idx), (seed, epoch, step))
+            lrs_ref.append(learning_rate(ref, recipe))
+            lrs.append(learning_rate(got, recipe))
             losses_ref.append(ref.train_step(ref.stage(x[idx], y[idx], masks)))
             losses.append(got.train_step(got.stage(x[idx], y[idx], masks)))
             done += 1
         epoch += 1
+    assert_close(f"learning rate over {steps} steps", np.array(lrs), np.array(lrs_ref), tol["single"])
     trajectory_tol = tol["trained"] * max((a for a in allowance.values() if np.isfinite(a)), default=1.0)
     assert_close(f"loss trajectory over {steps} steps", np.array(losses), np.array(losses_ref), trajectory_tol)
     final_ref = ref.params()

@@ -36,12 +36,13 @@ class Dataset:
             raise SpecError("the training set is empty")
 
 
-def batch_plan(n: int, batch_size: int, shuffle_seed: int, epoch: int) -> list[np.ndarray]:
-    """Index arrays of one epoch's mini-batches; the order depends only on (seed, epoch).
+def batch_plan(n: int, batch_size: int, shuffle_seed: int, epoch: int, *, shuffle: bool = True) -> list[np.ndarray]:
+    """Index arrays of one epoch's mini-batches; the order depends only on (seed, epoch), or
+    is the rows' own order when ``shuffle`` is false (recipe ``"shuffle": false``).
 
     The last batch may be smaller; every backend sees exactly these batches in this order.
     """
-    order = np.random.default_rng([shuffle_seed, epoch]).permutation(n)
+    order = np.random.default_rng([shuffle_seed, epoch]).permutation(n) if shuffle else np.arange(n)
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 

@@ -13,25 +13,17 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-from netparity.spec.layers import Dropout, Layer, Residual, Shape
+from netparity.spec.layers import Dropout, Shape
 from netparity.spec.model import ModelSpec
 
 
 def dropout_sites(spec: ModelSpec) -> list[tuple[str, Dropout, Shape]]:
     """(canonical name, layer, input shape) of every Dropout with rate > 0, Residuals included."""
-
-    def walk(prefix: str, layers: tuple[Layer, ...], shapes: list[Shape]) -> list[tuple[str, Dropout, Shape]]:
-        sites = []
-        for j, (layer, shape) in enumerate(zip(layers, shapes, strict=True)):
-            name = f"{prefix}{j}.{layer.kind}"
-            if isinstance(layer, Dropout) and layer.rate > 0:
-                sites.append((name, layer, shape))
-            elif isinstance(layer, Residual):
-                sites += walk(name + ".", layer.layers, layer.inner_shapes(shape))
-        return sites
-
-    infos = spec.infer()
-    return walk("", spec.layers, [info.in_shape for info in infos])
+    return [
+        (site.name, site.layer, site.in_shape)
+        for site in spec.walk()
+        if isinstance(site.layer, Dropout) and site.layer.rate > 0
+    ]
 
 
 def dropout_masks(

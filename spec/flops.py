@@ -12,6 +12,7 @@ import math
 
 from netparity.spec import layers as L
 from netparity.spec.model import ModelSpec
+from netparity.spec.walk import stack
 
 TRAIN_FACTOR = 3
 
@@ -24,7 +25,12 @@ def layer_flops(layer: L.Layer, in_shape: L.Shape) -> int:
         return 2 * rows * in_shape[-1] * layer.units
     if isinstance(layer, L.Conv2D):
         kh, kw = layer.kernel_hw
-        return 2 * out_shape[0] * out_shape[1] * kh * kw * in_shape[-1] * layer.filters
+        return 2 * out_shape[0] * out_shape[1] * kh * kw * (in_shape[-1] // layer.groups) * layer.filters
+    if isinstance(layer, L.Conv1D):
+        return 2 * out_shape[0] * layer.kernel * in_shape[-1] * layer.filters
+    if isinstance(layer, L.GRU):
+        t, n_in = in_shape
+        return 2 * t * (n_in + layer.units) * 3 * layer.units
     if isinstance(layer, L.LSTM):
         t, n_in = in_shape
         return 2 * t * (n_in + layer.units) * 4 * layer.units
@@ -34,7 +40,7 @@ def layer_flops(layer: L.Layer, in_shape: L.Shape) -> int:
         scores = 2 * 2 * t * t * d  # q k^T and weights @ v (full; the causal mask halves useful work)
         return projections + scores
     if isinstance(layer, L.Residual):
-        return sum(layer_flops(x, s) for x, s in zip(layer.layers, layer.inner_shapes(in_shape), strict=True))
+        return sum(layer_flops(site.layer, site.in_shape) for site in stack(layer.layers, in_shape))
     return 0
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from netparity.spec.errors import SpecError
-from netparity.spec.layers import Embedding, Layer, ParamSpec, Residual, Shape
+from netparity.spec.errors import SpecError, quoted
+from netparity.spec.layers import Embedding, Layer, ParamSpec, Shape
+from netparity.spec.limits import check_finite_fields
 from netparity.spec.schemes import parse_scheme
+from netparity.spec.walk import Site, layer_name, walk
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class LayerInfo:
     @property
     def name(self) -> str:
         """Canonical layer name, e.g. ``"1.dense"``; parameters are ``"1.dense.kernel"``."""
-        return f"{self.index}.{self.layer.kind}"
+        return layer_name("", self.index, self.layer)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class ModelSpec:
             raise SpecError("the model has no layers")
         shape = self.input_shape
         if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in shape):
-            raise SpecError(f"input_shape must be a non-empty tuple of positive integers, got {shape!r}")
+            raise SpecError(f"input_shape must be a non-empty tuple of positive integers, got {quoted(shape)}")
         infos = []
         for index, layer in enumerate(self.layers):
             where = f"layer {index} ({type(layer).__name__})"
@@ -58,6 +61,7 @@ class ModelSpec:
             if isinstance(layer, Embedding) and index != 0:
                 raise SpecError(f"{where}: Embedding must be the first layer")
             try:
+                check_finite_fields(layer, type(layer).__name__)
                 layer.check()
                 out = layer.output_shape(shape)
                 params = layer.param_specs(shape)
@@ -66,7 +70,7 @@ class ModelSpec:
                     parse_scheme(ps.init)
             except SpecError as err:
                 raise SpecError(f"{where}: {err}") from None
-            prefix = f"{index}.{layer.kind}."
+            prefix = layer_name("", index, layer) + "."
             infos.append(
                 LayerInfo(
                     index,
@@ -94,8 +98,8 @@ class ModelSpec:
 
     def has(self, layer_type: type[Layer]) -> bool:
         """Whether a layer of this type appears anywhere (inside Residual too)."""
+        return any(isinstance(site.layer, layer_type) for site in self.walk())
 
-        def walk(layers: tuple[Layer, ...]) -> bool:
-            return any(isinstance(x, layer_type) or (isinstance(x, Residual) and walk(x.layers)) for x in layers)
-
-        return walk(self.layers)
+    def walk(self) -> Iterator[Site]:
+        """Every layer with its canonical name and input shape, Residual blocks included."""
+        return walk(self.layers, self.input_shape)

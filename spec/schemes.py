@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from netparity.spec.errors import SpecError
+import math
+
+from netparity.spec.errors import SpecError, quoted
+from netparity.spec.limits import MAX_INIT_SCALE
 
 SCHEMES = (
     "xavier_uniform",
@@ -23,17 +26,17 @@ def parse_scheme(init: str) -> tuple[str, float | None]:
     """``"normal:0.02"`` -> ("normal", 0.02); ``"zeros"`` -> ("zeros", None)."""
     name, _, arg = init.partition(":")
     if name not in SCHEMES:
-        raise SpecError(f"unknown initializer {init!r} (known: {', '.join(SCHEMES)})")
+        raise SpecError(f"unknown initializer {quoted(init)} (known: {', '.join(SCHEMES)})")
     if not arg:
         return name, None
     try:
         value = float(arg)
     except ValueError:
-        raise SpecError(f"initializer {init!r}: {arg!r} is not a number") from None
+        raise SpecError(f"initializer {quoted(init)}: not a number after the colon") from None
+    if not math.isfinite(value):
+        raise SpecError(f"initializer {quoted(init)}: the value must be finite")
     if name == "constant":  # any finite value, zero and negatives included
-        if value != value or value in (float("inf"), float("-inf")):
-            raise SpecError(f"initializer {init!r}: the value must be finite")
         return name, value
-    if not value > 0:
-        raise SpecError(f"initializer {init!r}: the scale must be positive")
+    if not 0 < value <= MAX_INIT_SCALE:
+        raise SpecError(f"initializer {quoted(init)}: the scale must be in (0, {MAX_INIT_SCALE:g}]")
     return name, value

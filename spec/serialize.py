@@ -7,10 +7,11 @@ import types
 import typing
 from typing import Any
 
-from netparity.spec.errors import SpecError
+from netparity.spec.errors import SpecError, quoted, shown
 from netparity.spec.layers import LAYER_TYPES, Layer
+from netparity.spec.limits import MAX_DIM, MAX_INT, MAX_LAYERS, MAX_RANK
 from netparity.spec.model import ModelSpec
-from netparity.spec.recipe import Loss, Optimizer, Recipe
+from netparity.spec.recipe import Clip, Loss, Optimizer, Recipe, Schedule
 
 
 def layer_to_dict(layer: Layer) -> dict[str, Any]:
@@ -61,15 +62,20 @@ def _type_name(annotation: Any) -> str:
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(shown(name) if isinstance(name, str) else quoted(name) for name in set(data) - set(fields))
     if unknown:
-        raise SpecError(f"{where}: unknown field(s) {', '.join(unknown)} (known: {', '.join(fields)})")
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise SpecError(f"{where}: unknown field(s) {', '.join(unknown[:5])}{more} (known: {', '.join(fields)})")
     hints = typing.get_type_hints(cls)
     for name, value in data.items():
         if not _accepts(hints[name], value):
             raise SpecError(
-                f"{where}: field {name!r} has the wrong type: {value!r} (expected {_type_name(hints[name])})"
+                f"{where}: field {name!r} has the wrong type: {quoted(value)} (expected {_type_name(hints[name])})"
             )
+        if any(
+            isinstance(v, int) and abs(v) > MAX_INT for v in (value if isinstance(value, (list, tuple)) else [value])
+        ):
+            raise SpecError(f"{where}: field {name!r} is out of range: {quoted(value)} (at most 2**63-1)")
     missing = [
         n
         for n, f in fields.items()
@@ -82,11 +88,11 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
 
 def layer_from_dict(data: Any, where: str = "layer") -> Layer:
     if not isinstance(data, dict):
-        raise SpecError(f'{where}: expected an object like {{"type": "Dense", ...}}, got {data!r}')
+        raise SpecError(f'{where}: expected an object like {{"type": "Dense", ...}}, got {quoted(data)}')
     data = dict(data)
     kind = data.pop("type", None)
     if kind not in LAYER_TYPES:
-        raise SpecError(f"{where}: unknown layer type {kind!r} (known: {', '.join(LAYER_TYPES)})")
+        raise SpecError(f"{where}: unknown layer type {quoted(kind)} (known: {', '.join(LAYER_TYPES)})")
     if kind == "Residual":
         inner = data.get("layers", [])
         if not isinstance(inner, list):
@@ -105,39 +111,66 @@ def model_from_dict(data: Any) -> ModelSpec:
         raise SpecError("a model spec must be an object with 'input_shape' and 'layers'")
     shape, layers = data.get("input_shape"), data.get("layers")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
-        raise SpecError(f"input_shape must be a list of integers, got {shape!r}")
+        raise SpecError(f"input_shape must be a list of integers, got {quoted(shape)}")
+    if len(shape) > MAX_RANK or any(abs(d) > MAX_DIM for d in shape):
+        raise SpecError(f"input_shape {quoted(shape)} is out of range: at most {MAX_RANK} axes of at most {MAX_DIM:,}")
     if not isinstance(layers, list) or not layers:
         raise SpecError("'layers' must be a non-empty list")
+    n_layers = _count_layers(layers)
+    if n_layers > MAX_LAYERS:
+        raise SpecError(f"the model has {n_layers:,} layers; at most {MAX_LAYERS:,} are allowed")
     return ModelSpec(tuple(shape), tuple(layer_from_dict(x, f"layers[{i}]") for i, x in enumerate(layers)))
 
 
+def _count_layers(layers: list[Any]) -> int:
+    """Layers in a raw layer list, Residual's inner ones included (iterative: no recursion; the
+    spec file's size cap bounds the count)."""
+    n, stack = 0, list(layers)
+    while stack:
+        layer = stack.pop()
+        n += 1
+        inner = layer.get("layers") if isinstance(layer, dict) else None
+        if isinstance(inner, list):
+            stack.extend(inner)
+    return n
+
+
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    """Plain data; a loss without options is written as its name (``"loss": "mse"``)."""
     out = dataclasses.asdict(recipe)
-    if recipe.loss == Loss(recipe.loss.name):  # the plain form reads as a name
+    if recipe.loss._key() == Loss(recipe.loss.name)._key():
         out["loss"] = recipe.loss.name
     return out
 
 
-def loss_from_dict(data: Any) -> Loss:
-    """A loss from its name or its object form ``{"name": ..., "from_logits": ...}``."""
+def optimizer_from_dict(data: Any) -> Optimizer:
+    if not isinstance(data, dict):
+        raise SpecError(f'optimizer must be an object like {{"name": "sgd", "lr": 0.1}}, got {quoted(data)}')
+    opt = _build(Optimizer, data, "optimizer")
+    opt.check()
+    return opt
+
+
+def loss_from_value(data: Any) -> Loss:
+    """A loss from its name (``"mse"``) or an object (``{"name": "huber", "delta": 2.0}``)."""
     if isinstance(data, Loss):
-        loss = data
-    elif isinstance(data, str):
-        loss = Loss(data)
-    elif isinstance(data, dict):
-        loss = _build(Loss, data, "loss")
-    else:
-        raise SpecError(f'loss must be a name or an object like {{"name": "cross_entropy"}}, got {data!r}')
+        return data
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, dict) or "name" not in data:
+        raise SpecError(f'loss must be a name or an object like {{"name": "huber", "delta": 1.0}}, got {data!r}')
+    loss = _build(Loss, data, "loss")
     loss.check()
     return loss
 
 
-def optimizer_from_dict(data: Any) -> Optimizer:
+def _object(cls: type, data: Any, where: str, example: str) -> Any:
+    """A Schedule/Clip from its dict (None stays None)."""
+    if data is None or isinstance(data, cls):
+        return data
     if not isinstance(data, dict):
-        raise SpecError(f'optimizer must be an object like {{"name": "sgd", "lr": 0.1}}, got {data!r}')
-    opt = _build(Optimizer, data, "optimizer")
-    opt.check()
-    return opt
+        raise SpecError(f"{where} must be an object like {example}, got {data!r}")
+    return _build(cls, data, where)
 
 
 def recipe_from_dict(data: Any, base: Recipe | None = None) -> Recipe:
@@ -152,7 +185,12 @@ def recipe_from_dict(data: Any, base: Recipe | None = None) -> Recipe:
             opt = {**dataclasses.asdict(base.optimizer), **opt}
         data["optimizer"] = optimizer_from_dict(opt)
     if "loss" in data:
-        data["loss"] = loss_from_dict(data["loss"])
+        data["loss"] = loss_from_value(data["loss"])
+    if "lr_schedule" in data:
+        example = '{"name": "step", "step_size": 1, "gamma": 0.7, "per": "epoch"}'
+        data["lr_schedule"] = _object(Schedule, data["lr_schedule"], "lr_schedule", example)
+    if "clip" in data:
+        data["clip"] = _object(Clip, data["clip"], "clip", '{"norm": 1.0, "scope": "global"}')
     merged = {**{f.name: getattr(base, f.name) for f in dataclasses.fields(Recipe)}, **data}
     recipe = _build(Recipe, merged, "recipe")
     recipe.check()

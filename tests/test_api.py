@@ -129,6 +129,36 @@ def test_bad_api_input_is_a_spec_error(tmp_path: Path) -> None:
         netparity.compare({**MLP, "input_shape": [4]}, xy(), backends=["numpy"])
 
 
+def test_the_api_applies_the_command_lines_limits(tmp_path: Path) -> None:
+    """Seeds, threads and the memory estimate are the command line's own checks (spec.limits)."""
+    with pytest.raises(SpecError, match=r"seed must be an integer from 0 to 4294967295"):
+        netparity.compare("regression", backends=["numpy"], seed=2**32)
+    with pytest.raises(SpecError, match="--threads must be from 1 to"):
+        netparity.compare("regression", backends=["numpy"], threads=10_000)
+    huge = {"input_shape": [10_000_000], "layers": [{"type": "Dense", "units": 1}]}
+    with pytest.raises(SpecError, match=r"the run needs about .* of memory"):  # before drawing the data
+        netparity.compare(huge, backends=["numpy"])
+    x, y = xy()
+    frame = pd.DataFrame(np.c_[x[:, :2], y], columns=["a", "a", "y"])
+    with pytest.raises(SpecError, match="the header repeats the column name"):
+        netparity.compare(MLP, frame, target="y", backends=["numpy"])
+
+
+def test_a_saved_folder_is_held_like_a_command_line_run(tmp_path: Path, capsys) -> None:
+    from netparity.harness.report import RUNNING
+
+    from netparity.cli import main
+
+    res = netparity.compare(MLP, xy(), backends=["numpy"], dtype="float64")
+    folder = res.save(tmp_path / "a")
+    assert (folder / "summary.csv").exists() and not (folder / RUNNING).exists()
+    with pytest.raises(SpecError, match="already holds a report"):
+        res.save(tmp_path / "a")
+    (folder / RUNNING).write_text('{"pid": 1, "started": "then"}')  # a run killed mid-way
+    assert main(["--rerun", str(folder), "--out", str(tmp_path / "b")]) == 2
+    assert "holds an unfinished run (pid 1, started then; stopped before it finished)" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ your own NumPy layer
 
 

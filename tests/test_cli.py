@@ -43,7 +43,7 @@ def test_regression_float64_end_to_end(tmp_path: Path) -> None:
     ]:
         assert col in summary.columns
     losses = pd.read_csv(out / "losses.csv")
-    assert list(losses.columns) == ["backend", "epoch", "step", "loss"]
+    assert list(losses.columns) == ["backend", "epoch", "step", "loss", "lr"]
     for _, group in losses.groupby("backend"):  # the loss falls
         first, last = group.loss.iloc[:12].mean(), group.loss.iloc[-12:].mean()
         assert last < 0.8 * first

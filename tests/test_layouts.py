@@ -41,7 +41,32 @@ ZOO = {
             L.Dense(11),
         ),
     ),
+    "temporal": ModelSpec(
+        (9, 3),
+        (
+            L.Conv1D(4, 3, padding="causal", dilation=2),
+            L.GRU(5, return_sequences=True),
+            L.GRU(4, reset_after=False, return_sequences=True),
+            L.MaxPool1D(2, padding="same"),
+            L.GlobalAvgPool(),
+            L.Dense(2),
+        ),
+    ),
 }
+
+
+@pytest.mark.parametrize("backend", backend_params(("torch",)))
+def test_torch_gru_layout_reorders_gate_blocks(backend: str) -> None:
+    """Canonical gates z, r, h land in nn.GRU's order r, z, n (a transpose alone would mix them)."""
+    require(backend)
+    from netparity.backends.torch.layout import layout_for
+
+    kernel = np.concatenate([np.full((2, 3), v) for v in (1.0, 2.0, 3.0)], axis=1)  # (in 2, 3H) blocks z=1, r=2, h=3
+    native = layout_for("0.gru.kernel").to_native(kernel)
+    assert native.shape == (9, 2)
+    np.testing.assert_array_equal(native[:, 0], [2.0] * 3 + [1.0] * 3 + [3.0] * 3)
+    bias = layout_for("0.gru.recurrent_bias").to_native(np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(bias, [2.0, 1.0, 3.0])
 
 
 @pytest.mark.parametrize("backend", backend_params(("torch", "tf", "keras")))
@@ -50,7 +75,7 @@ def test_layout_table_round_trips(backend: str) -> None:
     table: LayoutTable = importlib.import_module(f"netparity.backends.{backend}.layout").LAYOUTS
     rng = np.random.default_rng(0)
     for (kind, param), layout in table.items():
-        shape = (3, 2, 4, 5) if kind == "conv2d" else (6, 9)  # kernels: 4-D for conv, else matrices
+        shape = {"conv2d": (3, 2, 4, 5), "conv1d": (3, 4, 5)}.get(kind, (6, 9))  # conv kernels, else matrices
         a = rng.normal(size=shape)
         back = layout.from_native(layout.to_native(a))
         np.testing.assert_array_equal(back, a, err_msg=f"{backend} {kind}.{param}")

@@ -54,6 +54,17 @@ FIRST_STEPS = {
     "adam_coupled_decay": (Optimizer("adam", lr=0.1, epsilon=0.1, weight_decay=0.1), 0.599288256227758),
     # x = 0.5*(1 - 0.1*0.1) = 0.495 first, then adam_outside's step 1.4/14.1
     "adamw": (Optimizer("adamw", lr=0.1, epsilon=0.1, weight_decay=0.1), 0.594290780141844),
+    # s = 0.1*196 = 19.6, u = 0: d = sqrt(1e-6)/sqrt(19.6 + 1e-6)*(-14); x = 0.5 + 0.014/sqrt(19.600001)
+    "adadelta": (Optimizer("adadelta", lr=1.0, rho=0.9, epsilon=1e-6), 0.503162277579498),
+    # mu1 = 0.9*(1 - 0.5*0.96^0.004) = 0.450073473591296, mu2 = 0.9*(1 - 0.5*0.96^0.008) = 0.450146935186218;
+    # m = -1.4, v_hat = 196, den = 14.1: x = 0.5 + 0.1*14/14.1 + 0.1*mu2/(1 - mu1*mu2)*1.4/14.1
+    "nadam": (Optimizer("nadam", lr=0.1, epsilon=0.1), 0.6048959212551449),
+    # Keras's psi = 1: mu1 = 0.9*0.52 = 0.468, mu2 = 0.9*(1 - 0.5*0.9216) = 0.48528
+    "nadam_psi1": (Optimizer("nadam", lr=0.1, epsilon=0.1, momentum_decay=1.0), 0.6055250301157644),
+    # m = -1.4, u = max(0, 14 + 0.1) = 14.1: x = 0.5 + 0.1/(1 - 0.9)*1.4/14.1
+    "adamax_max": (Optimizer("adamax", lr=0.1, epsilon=0.1), 0.599290780141844),
+    # u = 14, den = u + 0.1: the same first step (the modes part from the second, see the trajectories)
+    "adamax_outside": (Optimizer("adamax", lr=0.1, epsilon=0.1, epsilon_mode="outside"), 0.599290780141844),
 }
 
 
@@ -108,6 +119,16 @@ TRAJECTORIES = {
     "adam_hat_coupled_decay": Optimizer("adam", lr=0.001, epsilon_mode="hat", weight_decay=0.01),
     "adamw_outside": Optimizer("adamw", lr=0.001, weight_decay=0.01),
     "adamw_hat": Optimizer("adamw", lr=0.001, weight_decay=0.01, epsilon_mode="hat"),
+    "adadelta": Optimizer("adadelta", lr=1.0, rho=0.9, epsilon=1e-6),
+    "adadelta_coupled_decay": Optimizer("adadelta", lr=0.5, rho=0.95, epsilon=1e-7, weight_decay=0.01),
+    "nadam": Optimizer("nadam", lr=0.002),
+    "nadam_psi1_decoupled_decay": Optimizer(
+        "nadam", lr=0.002, momentum_decay=1.0, weight_decay=0.01, decoupled_weight_decay=True
+    ),
+    "adamax_max": Optimizer("adamax", lr=0.002, epsilon=1e-3),
+    "adamax_outside_coupled_decay": Optimizer(
+        "adamax", lr=0.002, epsilon=1e-3, epsilon_mode="outside", weight_decay=0.01
+    ),
 }
 
 
@@ -158,8 +179,13 @@ def test_trajectory_matches_numpy(backend: str, case: str, dtype: str, regressio
             Optimizer("sgd", lr=0.01, momentum=0.9, weight_decay=0.1),
             Optimizer("sgd", lr=0.01, momentum=0.9, weight_decay=0.1, decoupled_weight_decay=True),
         ),
+        (
+            Optimizer("adamax", lr=0.01, epsilon=1e-3),
+            Optimizer("adamax", lr=0.01, epsilon=1e-3, epsilon_mode="outside"),
+        ),
+        (Optimizer("nadam", lr=0.01), Optimizer("nadam", lr=0.01, momentum_decay=1.0)),
     ],
-    ids=["adam-eps", "adagrad-eps", "rmsprop-eps", "sgd-decay"],
+    ids=["adam-eps", "adagrad-eps", "rmsprop-eps", "sgd-decay", "adamax-eps", "nadam-psi"],
 )
 def test_conventions_are_distinguishable(a: Optimizer, b: Optimizer, regression_rows) -> None:
     """The two conventions of each pair drift far beyond the float64 tolerance within 100 steps,
@@ -199,6 +225,19 @@ IMPLEMENTATIONS = [
     ("keras", Optimizer("sgd", momentum=0.9), "keras.optimizers.SGD"),
     ("keras", Optimizer("sgd", momentum=0.9, weight_decay=0.1), "keras subclass CoupledDecaySGD"),
     ("keras", Optimizer("sgd", weight_decay=0.1), "keras.optimizers.SGD"),
+    ("torch", Optimizer("adadelta"), "torch.optim.Adadelta"),
+    ("torch", Optimizer("nadam"), "torch.optim.NAdam"),  # float32: the stock class
+    ("torch", Optimizer("adamax"), "torch.optim.Adamax"),
+    ("torch", Optimizer("adamax", epsilon_mode="outside"), "torch subclass OutsideEpsAdamax of torch.optim.Adamax"),
+    ("tf", Optimizer("adadelta"), "tf.raw_ops.ResourceApplyAdadelta"),
+    ("tf", Optimizer("adamax", epsilon_mode="outside"), "tf.raw_ops.ResourceApplyAdaMax"),
+    ("tf", Optimizer("adamax"), "none: tf ops"),
+    ("tf", Optimizer("nadam"), "none: tf ops"),
+    ("keras", Optimizer("adadelta"), "keras.optimizers.Adadelta"),
+    ("keras", Optimizer("nadam", momentum_decay=1.0), "keras.optimizers.Nadam"),  # float32: the stock class
+    ("keras", Optimizer("nadam"), "keras subclass PsiNadam of keras.optimizers.Nadam"),
+    ("keras", Optimizer("adamax", epsilon_mode="outside"), "keras.optimizers.Adamax"),
+    ("keras", Optimizer("adamax"), "keras subclass TorchStyleAdamax of keras.optimizers.Adamax"),
 ]
 
 
@@ -218,10 +257,14 @@ def test_implementation_is_reported(backend: str, opt: Optimizer, expected: str)
         (Optimizer("adam", momentum=0.9), "momentum applies to sgd and rmsprop only"),
         (Optimizer("rmsprop", momentum=0.9, nesterov=True), "nesterov applies to sgd only"),
         (Optimizer("sgd", centered=True), "centered applies to rmsprop only"),
-        (Optimizer("nadam"), "unknown optimizer 'nadam'"),
+        (Optimizer("lion"), "unknown optimizer 'lion'"),
         (Optimizer("sgd", lr=0.0), "lr must be a positive number"),
         (Optimizer("adam", beta2=1.0), "beta2 must be in [0, 1)"),
         (Optimizer("adagrad", initial_accumulator=-1.0), "initial_accumulator must be >= 0"),
+        (Optimizer("adadelta", epsilon=0.0), "adadelta needs epsilon > 0"),
+        (Optimizer("adamax", epsilon_mode="inside"), "epsilon_mode 'inside' does not apply to adamax"),
+        (Optimizer("nadam", momentum_decay=-1.0), "momentum_decay must be >= 0"),
+        (Optimizer("adam", lr=float("inf")), "lr must be a finite number"),
     ],
 )
 def test_bad_optimizer_is_a_spec_error(opt: Optimizer, message: str) -> None:
@@ -256,6 +299,29 @@ def test_native_defaults_fill_only_open_fields() -> None:
     # torch's Adam and SGD defaults are the recipe's; NumPy is the reference and has none
     assert native_task(task, "torch", set())[1] == []
     assert native_task(task, "numpy", set())[1] == []
+
+
+def test_native_defaults_of_the_new_optimizers_and_clipping() -> None:
+    from netparity.harness.native import native_task
+    from netparity.spec.recipe import Clip
+
+    adamax = _task_with(Optimizer("adamax", lr=0.002))
+    _, diffs = native_task(adamax, "keras", set())
+    assert {(d.field, d.recipe, d.native) for d in diffs} == {
+        ("epsilon", 1e-8, 1e-7),
+        ("epsilon_mode", "max", "outside"),
+    }
+    assert native_task(adamax, "torch", set())[1] == []  # the recipe's adamax defaults are torch's
+    nadam = _task_with(Optimizer("nadam", lr=0.002))
+    assert {d.field for d in native_task(nadam, "keras", set())[1]} == {"epsilon", "momentum_decay"}
+    adadelta = _task_with(Optimizer("adadelta", lr=1.0))
+    torch_task, diffs = native_task(adadelta, "torch", set())
+    assert torch_task.recipe.optimizer.epsilon == 1e-6 and [d.field for d in diffs] == ["epsilon"]
+    clipped = dataclasses.replace(adamax, recipe=dataclasses.replace(adamax.recipe, clip=Clip(norm=1.0)))
+    torch_task, diffs = native_task(clipped, "torch", set())
+    assert torch_task.recipe.clip == Clip(norm=1.0, epsilon=1e-6)
+    assert [(d.where, d.field) for d in diffs] == [("clip", "epsilon")]
+    assert native_task(clipped, "keras", set())[0].recipe.clip == Clip(norm=1.0)
 
 
 def test_native_layer_defaults_reach_nested_layers() -> None:

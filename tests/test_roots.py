@@ -122,7 +122,7 @@ def test_cli_lr_sweep(tmp_path: Path) -> None:
         "--backends", "numpy,torch", "--out", str(out),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    table = pd.read_csv(out / "sweep.csv")
+    table = pd.read_csv(out / "campaign.csv")
     assert (out / "sweep.png").stat().st_size > 0
     assert sorted(set(table.lr)) == [0.001, 0.01, 0.1, 0.2]
     by_lr = {lr: g for lr, g in table.groupby("lr")}
@@ -141,7 +141,7 @@ def test_cli_lr_sweep(tmp_path: Path) -> None:
         (["--task", "regression", "--x0", "1"], "Quadratic layer"),
         (["--task", "roots", "--lr", "0.1,-1"], "lr must be a positive number"),
         (["--task", "roots", "--lr", "fast"], "--lr expects a number"),
-        (["--task", "roots", "--optimizer", "nadam"], "unknown optimizer 'nadam'"),
+        (["--task", "roots", "--optimizer", "lion"], "unknown optimizer 'lion'"),
         (["--task", "roots", "--optimizer", "adam", "--momentum", "0.9"], "momentum applies to sgd and rmsprop"),
         (["--task", "roots", "--optimizer", "adam", "--epsilon-mode", "inside"], "epsilon_mode 'inside'"),
     ],

@@ -8,10 +8,11 @@ import warnings
 import keras
 import numpy as np
 import tensorflow as tf
-from netparity.backends.base import Batch, Binding
-from netparity.backends.keras.layers import Ctx, build_layer
+from netparity.backends.base import Batch, Binding, unique_natives
+from netparity.backends.keras.layers import Ctx, build_layer, replacements
 from netparity.backends.keras.layers.dropout import find_dropouts
-from netparity.backends.keras.optim import describe, floatx, make_optimizer
+from netparity.backends.keras.losses import describe_loss, make_loss
+from netparity.backends.keras.optim import describe, epoch_callback, floatx, make_optimizer
 from netparity.backends.tf.staging import TfStaging
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe, output_activation
@@ -19,27 +20,6 @@ from netparity.spec.recipe import Recipe, output_activation
 # a model without trainable weights (pooling and Flatten) is valid: nothing is trained, and
 # forward and loss are compared; Keras says so on every train_on_batch
 warnings.filterwarnings("ignore", message="The model does not have any trainable weights")
-
-
-class OutputAsGivenCrossentropy(keras.losses.SparseCategoricalCrossentropy):
-    """Cross-entropy on logits of the model's output exactly as given. On a final softmax,
-    Keras's own loss notices the Softmax op and takes its input instead, whatever
-    ``from_logits`` says (keras/src/backend/tensorflow/nn.py ``_get_logits``): the spec
-    means softmax applied twice, so the output passes through ``tf.identity`` first."""
-
-    def call(self, y_true, y_pred):
-        return super().call(y_true, tf.identity(y_pred))
-
-
-def make_loss(recipe: Recipe, spec: ModelSpec) -> keras.losses.Loss:
-    """Keras's own loss, except on a final softmax under from_logits (OutputAsGivenCrossentropy).
-    With from_logits False and a final softmax, Keras takes the softmax's logits: the same
-    -log p[label], computed stably (and without its 1e-7 clip, which only applies to other outputs)."""
-    if recipe.loss.name == "mse":
-        return keras.losses.MeanSquaredError()
-    if recipe.loss.from_logits and output_activation(spec.layers) == "softmax":
-        return OutputAsGivenCrossentropy(from_logits=True)
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=recipe.loss.from_logits)
 
 
 class KerasModel(TfStaging):
@@ -59,16 +39,43 @@ class KerasModel(TfStaging):
             self.net = keras.Sequential([keras.Input(shape=spec.input_shape, dtype=in_dtype), *natives])
             self.bindings: list[Binding] = [b for binder in binders for b in binder()]
             self.dropouts = find_dropouts(natives)
-            for b in self.bindings:
-                b.native.assign(b.layout.to_native(params[b.name]).astype(dtype))
-            self.loss_fn = make_loss(recipe, spec)
-            self.optimizer = make_optimizer(recipe.optimizer, dtype)
+            self._load(params)
+            f = np.float64 if dtype == "float64" else float
+            self.loss_fn = make_loss(recipe.loss, f, output_activation(spec.layers) == "softmax")
+            self.optimizer = make_optimizer(recipe.optimizer, dtype, recipe.lr_schedule, recipe.clip)
             self.net.compile(optimizer=self.optimizer, loss=self.loss_fn, jit_compile=False)
         self.implementation = {
             "layers": "keras.Sequential",
             "optimizer": describe(self.optimizer),
-            "loss": type(self.loss_fn).__name__,
+            "loss": describe_loss(self.loss_fn),
+            **replacements(spec, dtype),
         }
+        schedule = recipe.lr_schedule
+        self.epoch_schedule = None
+        if schedule is not None and schedule.per == "epoch":
+            self.epoch_schedule = epoch_callback(schedule, recipe.optimizer.lr, dtype)
+            self.epoch_schedule.set_model(self.net)
+        if schedule is not None:
+            what = type(self.optimizer._learning_rate if self.epoch_schedule is None else self.epoch_schedule).__name__
+            where = "keras.callbacks." if self.epoch_schedule is not None else "keras.optimizers.schedules."
+            self.implementation["lr_schedule"] = f"{where}{what}, per {schedule.per}"
+        if recipe.clip is not None:
+            c = recipe.clip
+            arg = "clipvalue" if c.value is not None else "global_clipnorm" if c.scope == "global" else "clipnorm"
+            self.implementation["clip"] = f"{'ClipEpsilon subclass' if c.epsilon and c.norm else arg}"
+
+    def _load(self, params: dict[str, np.ndarray]) -> None:
+        """Canonical values into the variables; a packed variable (a GRU's (2, 3H) bias) gets
+        each of its parts before one assign."""
+        values: dict[int, np.ndarray] = {}
+        for b in self.bindings:
+            native = b.layout.to_native(params[b.name]).astype(self.dtype)
+            if b.part is None:
+                values[id(b.native)] = native
+            else:
+                values.setdefault(id(b.native), np.array(b.native.numpy()))[b.part] = native
+        for b in self.bindings:
+            b.native.assign(values[id(b.native)])
 
     def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
         with tf.device(self.device):
@@ -86,7 +93,7 @@ class KerasModel(TfStaging):
         return outs
 
     def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
-        trainable = [b.native for b in self.bindings if b.trainable]
+        trainable = unique_natives(self.bindings, lambda b: b.trainable)
         self._load_masks(batch)
         with tf.device(self.device), tf.GradientTape() as tape:
             out = self.net(batch.x, training=True)
@@ -96,6 +103,15 @@ class KerasModel(TfStaging):
         grads = tape.gradient(loss, trainable, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         by_var = {id(v): g for v, g in zip(trainable, grads, strict=True)}
         return float(loss), {b.name: _read(b, by_var[id(b.native)]) for b in self.bindings if b.trainable}
+
+    def start_epoch(self, epoch: int) -> None:
+        """Before each epoch's first step: a per-epoch schedule's callback sets the lr."""
+        if self.epoch_schedule is not None:
+            self.epoch_schedule.on_epoch_begin(epoch)
+
+    def learning_rate(self) -> float:
+        """The learning rate the next train_step uses (a schedule evaluated at the optimizer's iterations)."""
+        return float(np.asarray(self.optimizer.learning_rate))
 
     def train_step(self, batch: Batch) -> float:
         with tf.device(self.device):

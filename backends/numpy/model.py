@@ -6,8 +6,8 @@ import numpy as np
 from netparity.backends.base import Batch
 from netparity.backends.numpy.layers import NpLayer, build_layer
 from netparity.backends.numpy.layers.dropout import find_dropouts
-from netparity.backends.numpy.losses import loss_function
-from netparity.backends.numpy.optim import describe, make_optimizer
+from netparity.backends.numpy.losses import make_loss
+from netparity.backends.numpy.optim import Scheduler, clip_gradients, describe, make_optimizer
 from netparity.spec.dropout import check_mask_names
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe, l2_applies
@@ -33,15 +33,20 @@ class NumpyModel:
         for layer in self.layers:
             layer.need_input_grad = has_params_before
             has_params_before = has_params_before or bool(layer.params)
-        self.dropouts = find_dropouts([(info.name, x) for info, x in zip(spec.infer(), self.layers, strict=True)])
-        self.loss_fn = loss_function(recipe.loss)
+        self.dropouts = find_dropouts(spec, self.layers)
+        self.loss_fn = make_loss(recipe.loss)
         self.optimizer = make_optimizer(recipe.optimizer)
+        self.scheduler = Scheduler(recipe.lr_schedule, recipe.optimizer.lr)
         self.implementation = {"layers": "hand-written NumPy", "optimizer": describe(self.optimizer)}
+        if recipe.lr_schedule is not None:
+            self.implementation["lr_schedule"] = "numpy: spec.recipe.Schedule.lr_at"
+        if recipe.clip is not None:
+            self.implementation["clip"] = "numpy: clip_gradients"
 
     def stage(self, x: np.ndarray, y: np.ndarray | None = None, masks: dict[str, np.ndarray] | None = None) -> Batch:
         x = np.asarray(x, dtype=np.int64 if self.spec.integer_inputs else self.dtype)
         if y is not None:
-            y = np.asarray(y, dtype=np.int64 if self.recipe.loss.classification else self.dtype)
+            y = np.asarray(y, dtype=np.int64 if self.recipe.loss.integer_targets else self.dtype)
         masks = masks or {}
         check_mask_names(masks, self.dropouts, "numpy")
         return Batch(x, y, len(x), {k: np.asarray(v, dtype=self.dtype) for k, v in masks.items()})
@@ -79,9 +84,18 @@ class NumpyModel:
         loss = self._backprop(batch)
         return loss, {k: v.copy() for k, v in self._grads.items()}
 
+    def start_epoch(self, epoch: int) -> None:
+        """Called before the first step of every epoch (a per-epoch schedule moves on)."""
+        self.scheduler.epoch = epoch
+
+    def learning_rate(self) -> float:
+        """The learning rate the next train_step uses."""
+        return self.scheduler.lr(self.optimizer.t)
+
     def train_step(self, batch: Batch) -> float:
         loss = self._backprop(batch)
-        self.optimizer.step(self._params, self._grads)
+        self.optimizer.lr = self.learning_rate()
+        self.optimizer.step(self._params, clip_gradients(self.recipe.clip, self._grads))
         return loss
 
     def params(self) -> dict[str, np.ndarray]:

@@ -5,28 +5,13 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 from netparity.backends.base import Batch, Binding, unique_natives
-from netparity.backends.tf.layers import Ctx, build_layer
+from netparity.backends.tf.layers import Ctx, build_layer, replaced_activations
 from netparity.backends.tf.layers.dropout import find_dropouts
-from netparity.backends.tf.optim import describe, make_optimizer
+from netparity.backends.tf.losses import make_loss
+from netparity.backends.tf.optim import clip_gradients, describe, describe_clip, make_optimizer
 from netparity.backends.tf.staging import TfStaging
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe, l2_applies
-
-
-def mse(out: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_mean(tf.square(out - y))
-
-
-def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-
-
-def cross_entropy_on_probabilities(p: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """mean(-log p[label]) (the model's output is already a probability)."""
-    return tf.reduce_mean(-tf.math.log(tf.gather(p, labels, axis=1, batch_dims=1)))
-
-
-LOSSES = {"mse": mse, "cross_entropy": cross_entropy}
 
 
 class TfModel(TfStaging, tf.Module):
@@ -43,11 +28,11 @@ class TfModel(TfStaging, tf.Module):
                 self.bindings += binds
             self.trainable = unique_natives(self.bindings, lambda b: b.trainable)
             self.l2_vars = unique_natives(self.bindings, lambda b: b.trainable and l2_applies(b.name))
-            self.optimizer = make_optimizer(recipe.optimizer, self.trainable, self.dtype)
+            self.optimizer = make_optimizer(recipe.optimizer, self.trainable, self.dtype, recipe.lr_schedule)
         self.dropouts = find_dropouts(self.calls)
-        self.loss_fn = LOSSES[recipe.loss.name] if recipe.loss.from_logits else cross_entropy_on_probabilities
+        self.loss_fn, loss_name = make_loss(recipe.loss)
         x_spec = tf.TensorSpec((None, *spec.input_shape), tf.int64 if spec.integer_inputs else self.dtype)
-        if recipe.loss.classification:
+        if recipe.loss.integer_targets:
             y_spec = tf.TensorSpec((None,), tf.int64)
         else:
             y_spec = tf.TensorSpec((None, *spec.output_shape), self.dtype)
@@ -62,7 +47,13 @@ class TfModel(TfStaging, tf.Module):
         self.implementation = {
             "layers": "raw TF ops on tf.Variable (tf.Module)",
             "optimizer": describe(self.optimizer),
+            "loss": loss_name,
+            **replaced_activations(spec, dtype),
         }
+        if recipe.lr_schedule is not None:
+            self.implementation["lr_schedule"] = f"tf ops (optim.schedule_lr), per {recipe.lr_schedule.per}"
+        if recipe.clip is not None:
+            self.implementation["clip"] = describe_clip(recipe.clip)
 
     def _run(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         for call in self.calls:
@@ -84,6 +75,8 @@ class TfModel(TfStaging, tf.Module):
 
     def _train_step(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         loss, grads = self._loss_and_grads(x, y)
+        if self.recipe.clip is not None:
+            grads = clip_gradients(self.recipe.clip, grads, self.dtype)
         self.optimizer.apply(self.trainable, grads)
         return loss
 
@@ -108,6 +101,15 @@ class TfModel(TfStaging, tf.Module):
             loss, grads = self._grads(batch.x, batch.y)
         by_var = {id(v): g for v, g in zip(self.trainable, grads, strict=True)}
         return float(loss), {b.name: _read(b, by_var[id(b.native)]) for b in self.bindings if b.trainable}
+
+    def start_epoch(self, epoch: int) -> None:
+        """Before each epoch's first step: the compiled step reads the epoch for per-epoch schedules."""
+        self.optimizer.epoch.assign(float(epoch))
+
+    def learning_rate(self) -> float:
+        """The learning rate the next train_step uses (the same tf ops, run eagerly)."""
+        with tf.device(self.device):
+            return float(self.optimizer.scheduled_lr())
 
     def train_step(self, batch: Batch) -> float:
         with tf.device(self.device):

@@ -23,7 +23,7 @@ class TfStaging:
             xt = tf.constant(np.asarray(x), dtype=tf.int64 if self.spec.integer_inputs else self.dtype)
             yt = None
             if y is not None:
-                yt = tf.constant(np.asarray(y), dtype=tf.int64 if self.recipe.loss.classification else self.dtype)
+                yt = tf.constant(np.asarray(y), dtype=tf.int64 if self.recipe.loss.integer_targets else self.dtype)
             mt = {k: tf.constant(np.asarray(m), dtype=self.dtype) for k, m in masks.items()}
         return Batch(xt, yt, len(x), mt)
 

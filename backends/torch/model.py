@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from netparity.backends.base import Batch, Binding, unique_natives
-from netparity.backends.torch.layers import Ctx, build_layer
+from netparity.backends.torch.layers import Ctx, build_layer, replacements
 from netparity.backends.torch.layers.dropout import MaskedDropout
 from netparity.backends.torch.layout import NCHW
-from netparity.backends.torch.optim import describe, make_optimizer
+from netparity.backends.torch.losses import make_loss
+from netparity.backends.torch.optim import clip_gradients, describe, describe_clip, make_optimizer, make_scheduler
 from netparity.spec.dropout import check_mask_names
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe, l2_applies
 from torch import nn
-
-LOSSES = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
-
-
-def nll_of_probabilities(p: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of probabilities, mean(-log p[label]): torch's nll_loss of log(p)."""
-    return F.nll_loss(torch.log(p), labels)
 
 
 class TorchModel:
@@ -37,12 +30,24 @@ class TorchModel:
         self._load(params)
         trainable = unique_natives(self.bindings, lambda b: b.trainable)
         self.l2_params = unique_natives(self.bindings, lambda b: b.trainable and l2_applies(b.name))
-        self.loss_fn = LOSSES[recipe.loss.name] if recipe.loss.from_logits else nll_of_probabilities
+        self.trainable = trainable
+        self.loss_fn, loss_name = make_loss(recipe.loss)
         # a model without trainable parameters (pooling and Flatten, a lone Activation) still
         # runs: nothing is trained, and forward and loss are compared
         self.optimizer = make_optimizer(recipe.optimizer, trainable) if trainable else None
-        optimizer = describe(self.optimizer) if self.optimizer else "none (no trainable parameters)"
-        self.implementation = {"layers": "torch.nn", "optimizer": optimizer}
+        self.scheduler, schedule_name = None, ""
+        if self.optimizer is not None:
+            self.scheduler, schedule_name = make_scheduler(recipe.lr_schedule, self.optimizer)
+        self.implementation = {
+            "layers": "torch.nn",
+            "optimizer": describe(self.optimizer) if self.optimizer else "none (no trainable parameters)",
+            "loss": loss_name,
+            **replacements(spec, self.dtype, self.device),
+        }
+        if self.scheduler is not None:
+            self.implementation["lr_schedule"] = schedule_name
+        if recipe.clip is not None:
+            self.implementation["clip"] = describe_clip(recipe.clip)
 
     @torch.no_grad()
     def _load(self, params: dict[str, np.ndarray]) -> None:
@@ -64,7 +69,7 @@ class TorchModel:
             xt = torch.as_tensor(NCHW.to_native(x) if x.ndim == 4 else x, dtype=self.dtype)
         yt = None
         if y is not None:
-            if self.recipe.loss.classification:
+            if self.recipe.loss.integer_targets:
                 yt = torch.as_tensor(np.asarray(y), dtype=torch.int64)
             else:  # an image-shaped target is held NCHW, as the output it is compared with
                 yt = torch.as_tensor(self._native(np.asarray(y)), dtype=self.dtype)
@@ -122,12 +127,28 @@ class TorchModel:
         self.net.zero_grad(set_to_none=True)
         return float(loss.item()), grads
 
+    def start_epoch(self, epoch: int) -> None:
+        """Before each epoch's first step: a per-epoch scheduler steps at every epoch's end."""
+        if epoch > 0 and self.scheduler is not None and self.recipe.lr_schedule.per == "epoch":
+            self.scheduler.step()
+
+    def learning_rate(self) -> float:
+        """The learning rate the next train_step uses (the optimizer's, as the scheduler set it)."""
+        if self.optimizer is None:
+            return float(self.recipe.optimizer.lr)
+        return float(self.optimizer.param_groups[0]["lr"])
+
     def train_step(self, batch: Batch) -> float:
         loss = self.loss_tensor(batch)
-        if self.optimizer is not None:
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+        if self.optimizer is None:
+            return float(loss.item())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.recipe.clip is not None:
+            clip_gradients(self.recipe.clip, self.trainable)
+        self.optimizer.step()
+        if self.scheduler is not None and self.recipe.lr_schedule.per == "step":
+            self.scheduler.step()
         return float(loss.item())
 
     def params(self) -> dict[str, np.ndarray]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from netparity.spec.data import Dataset
-from netparity.spec.errors import SpecError
+from netparity.spec.errors import SpecError, quoted
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe
 
@@ -46,8 +46,8 @@ def register(name: str, description: str) -> Callable[[Callable[[int], TaskInsta
 
 def get_task(name: str) -> Task:
     if name not in TASKS:
-        raise SpecError(f"unknown task {name!r} (known: {', '.join(sorted(TASKS))})")
+        raise SpecError(f"unknown task {quoted(name)} (known: {', '.join(sorted(TASKS))})")
     return TASKS[name]
 
 
-from netparity.spec.tasks import digits, regression, roots, text  # noqa: E402,F401  (registers the tasks)
+from netparity.spec.tasks import conv1d, digits, regression, roots, text  # noqa: E402,F401  (registers the tasks)

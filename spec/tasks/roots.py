@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 from netparity.spec.data import Dataset
-from netparity.spec.errors import SpecError
+from netparity.spec.errors import SpecError, quoted
 from netparity.spec.layers import Quadratic
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Optimizer, Recipe
@@ -46,9 +46,9 @@ def parse_poly(text: str) -> tuple[float, float, float]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise SpecError(f"--poly expects three numbers A,B,C (e.g. 1,-5,4), got {text!r}") from None
+        raise SpecError(f"--poly expects three numbers A,B,C (e.g. 1,-5,4), got {quoted(text)}") from None
     if len(values) != 3:
-        raise SpecError(f"--poly expects three numbers A,B,C (e.g. 1,-5,4), got {text!r}")
+        raise SpecError(f"--poly expects three numbers A,B,C (e.g. 1,-5,4), got {quoted(text)}")
     return values  # type: ignore[return-value]
 
 

@@ -6,10 +6,12 @@ called after the Sequential is built, lists the layer's canonical bindings.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 from netparity.backends.base import Binding, LayerRegistry
 from netparity.backends.keras.layout import layout_for
 from netparity.spec.layers import Layer, Shape
@@ -39,9 +41,62 @@ def build_layer(layer: Layer, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
     return REGISTRY.build(layer, ctx)
 
 
-def keras_activation(name: str | None) -> str:
-    """Canonical activation name -> Keras's (softmax over the last axis in both)."""
+def keras_activation(spec: Layer, dtype: str) -> str | Callable:
+    """The spec's ``activation`` as Keras's own (softmax and log_softmax over the last axis in both).
+
+    In float64, gelu, gelu_tanh and leaky_relu are their formulas in keras.ops with float64
+    constants: on the TF backend keras.activations.gelu and leaky_relu call tf.nn.gelu and
+    tf.nn.leaky_relu, which round a constant to float32 (tf.layers.FLOAT64_REPLACEMENTS).
+    """
+    name = getattr(spec, "activation", None)
+    if dtype == "float64" and name in FLOAT64_REPLACEMENTS:
+        return FLOAT64_REPLACEMENTS[name](spec)
+    if name == "gelu":  # keras.activations.gelu defaults to the exact form (keras.ops.gelu does not)
+        return functools.partial(keras.activations.gelu, approximate=False)
+    if name == "gelu_tanh":
+        return functools.partial(keras.activations.gelu, approximate=True)
+    if name == "leaky_relu":  # Keras's default slope is 0.2 (torch's 0.01): always explicit
+        return functools.partial(keras.activations.leaky_relu, negative_slope=spec.negative_slope)
     return {None: "linear", "identity": "linear"}.get(name, name)
+
+
+def _gelu(x):
+    """x/2 * (1 + erf(x / sqrt(2)))."""
+    return 0.5 * x * (1.0 + keras.ops.erf(x * keras.ops.convert_to_tensor(np.float64(0.7071067811865476))))
+
+
+def _gelu_tanh(x):
+    """x/2 * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    c, k = (keras.ops.convert_to_tensor(np.float64(v)) for v in (0.7978845608028654, 0.044715))
+    return 0.5 * x * (1.0 + keras.ops.tanh(c * (x + k * x * x * x)))
+
+
+FLOAT64_REPLACEMENTS: dict[str, Callable[[Layer], Callable]] = {
+    "gelu": lambda spec: _gelu,
+    "gelu_tanh": lambda spec: _gelu_tanh,
+    "leaky_relu": lambda spec: (
+        lambda x: keras.ops.where(x > 0, x, x * keras.ops.convert_to_tensor(np.float64(spec.negative_slope)))
+    ),
+}
+
+
+def replacements(spec, dtype: str) -> dict[str, str]:
+    """``implementation`` entries for what runs in named replacements rather than Keras's own
+    layers: FLOAT64_REPLACEMENTS in float64, and the two-bias LSTM cell."""
+    layers = [site.layer for site in spec.walk()]
+    notes = {}
+    if dtype == "float64":
+        used = {getattr(layer, "activation", None) for layer in layers}
+        notes.update(
+            {
+                f"activation {name}": "its formula in float64 keras.ops (the stock op rounds a constant to float32)"
+                for name in FLOAT64_REPLACEMENTS
+                if name in used
+            }
+        )
+    if any(getattr(layer, "recurrent_bias", False) is True for layer in layers):
+        notes["LSTM recurrent_bias"] = "keras.layers.RNN(LSTMCellTwoBiases): LSTMCell with a second bias weight"
+    return notes
 
 
 @keras.saving.register_keras_serializable("netparity")
@@ -61,4 +116,4 @@ def regularizer(ctx: Ctx) -> keras.regularizers.Regularizer | None:
     return ExactL2(ctx.recipe.l2) if ctx.recipe.l2 else None
 
 
-from netparity.backends.keras.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the builders)
+from netparity.backends.keras.layers import attention, conv, core, dropout, gru, norm, roots, sequence, temporal  # noqa: E402,F401  (registers the builders)

@@ -31,14 +31,21 @@ class SelfAttention(keras.layers.Layer):
 @register(L.SelfAttention)
 def self_attention(layer: L.SelfAttention, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
     d = ctx.in_shape[-1]
+    key_dim, value_dim = layer.head_dims(d)
     name = ctx.prefix.rstrip(".").replace(".", "_")
     mha = keras.layers.MultiHeadAttention(
-        layer.heads, key_dim=d // layer.heads, kernel_regularizer=regularizer(ctx), dtype=ctx.dtype, name=f"{name}_mha"
+        layer.heads,
+        key_dim=key_dim,
+        value_dim=value_dim,
+        use_bias=layer.use_bias,
+        kernel_regularizer=regularizer(ctx),
+        dtype=ctx.dtype,
+        name=f"{name}_mha",
     )
     # Keras keeps 1/sqrt(key_dim) as a Python float and the TF backend applies it with
     # tf.cast(scale, dtype), which makes a float32 tensor first: in float64 the scale would be
     # rounded to float32 (2e-8 relative for key_dim 8; docs/semantics.md §1.8). A float64 scalar casts exactly.
-    mha._inverse_sqrt_key_dim = np.float64(1.0 / np.sqrt(d // layer.heads))
+    mha._inverse_sqrt_key_dim = np.float64(1.0 / np.sqrt(key_dim))
     native = SelfAttention(mha, layer.causal, dtype=ctx.dtype, name=name)
 
     def binder() -> list[Binding]:
@@ -46,11 +53,12 @@ def self_attention(layer: L.SelfAttention, ctx: Ctx) -> tuple[keras.layers.Layer
         binds = []
         for p, sub in dense.items():
             binds.append(Binding(ctx.prefix + f"w{p}", sub.kernel, attention_layout(f"w{p}", layer.heads)))
-            if p != "k":
+            if p != "k" and layer.use_bias:
                 binds.append(Binding(ctx.prefix + f"b{p}", sub.bias, attention_layout(f"b{p}", layer.heads)))
-        # MultiHeadAttention's key bias has no canonical counterpart (spec.layers.SelfAttention): zero, frozen
-        mha.key_dense.bias.assign(np.zeros(mha.key_dense.bias.shape, dtype=ctx.dtype))
-        mha.key_dense.bias.trainable = False
+        if layer.use_bias:
+            # MultiHeadAttention's key bias has no canonical counterpart (spec.layers.SelfAttention): zero, frozen
+            mha.key_dense.bias.assign(np.zeros(mha.key_dense.bias.shape, dtype=ctx.dtype))
+            mha.key_dense.bias.trainable = False
         return binds
 
     return native, binder

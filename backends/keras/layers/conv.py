@@ -16,9 +16,11 @@ def conv2d(layer: L.Conv2D, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
     native = keras.layers.Conv2D(
         layer.filters,
         layer.kernel_hw,
-        strides=layer.stride,
+        strides=layer.stride_hw,
         padding=layer.padding,  # Keras 'same' is TF SAME (extra pixel bottom/right), strided too
-        activation=keras_activation(layer.activation),
+        dilation_rate=layer.dilation_hw,
+        groups=layer.groups,  # kernel (kh, kw, in / groups, out): canonical
+        activation=keras_activation(layer, ctx.dtype),
         use_bias=layer.use_bias,
         kernel_regularizer=regularizer(ctx),
         dtype=ctx.dtype,
@@ -33,9 +35,10 @@ def conv2d(layer: L.Conv2D, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
 
 @register(L.MaxPool2D)
 def max_pool2d(layer: L.MaxPool2D, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
-    return keras.layers.MaxPooling2D(layer.pool, strides=layer.step, padding="valid", dtype=ctx.dtype), list
+    return keras.layers.MaxPooling2D(layer.pool_hw, strides=layer.step_hw, padding=layer.padding, dtype=ctx.dtype), list
 
 
 @register(L.AvgPool2D)
 def avg_pool2d(layer: L.AvgPool2D, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
-    return keras.layers.AveragePooling2D(layer.pool, strides=layer.step, padding="valid", dtype=ctx.dtype), list
+    pool = keras.layers.AveragePooling2D(layer.pool_hw, strides=layer.step_hw, padding=layer.padding, dtype=ctx.dtype)
+    return pool, list

@@ -5,13 +5,14 @@ from __future__ import annotations
 import keras
 from netparity.backends.keras.layers import Binder, Ctx, build_layer, keras_activation, register, regularizer
 from netparity.spec import layers as L
+from netparity.spec.walk import stack
 
 
 @register(L.Dense)
 def dense(layer: L.Dense, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
     native = keras.layers.Dense(
         layer.units,
-        activation=keras_activation(layer.activation),
+        activation=keras_activation(layer, ctx.dtype),
         use_bias=layer.use_bias,
         kernel_regularizer=regularizer(ctx),
         dtype=ctx.dtype,
@@ -26,7 +27,7 @@ def dense(layer: L.Dense, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
 
 @register(L.Activation)
 def activation(layer: L.Activation, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
-    return keras.layers.Activation(keras_activation(layer.name), dtype=ctx.dtype), list
+    return keras.layers.Activation(keras_activation(layer, ctx.dtype), dtype=ctx.dtype), list
 
 
 @register(L.Flatten)
@@ -75,8 +76,8 @@ class Residual(keras.layers.Layer):
 @register(L.Residual)
 def residual(layer: L.Residual, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
     natives, binders = [], []
-    for j, (inner, shape) in enumerate(zip(layer.layers, layer.inner_shapes(ctx.in_shape), strict=True)):
-        native, binder = build_layer(inner, Ctx(f"{ctx.prefix}{j}.{inner.kind}.", shape, ctx.dtype, ctx.recipe))
+    for site in stack(layer.layers, ctx.in_shape, ctx.prefix):
+        native, binder = build_layer(site.layer, Ctx(site.prefix, site.in_shape, ctx.dtype, ctx.recipe))
         natives.append(native)
         binders.append(binder)
     return Residual(natives, dtype=ctx.dtype), lambda: [b for binder in binders for b in binder()]

@@ -62,8 +62,51 @@ def positional_embedding(layer: L.PositionalEmbedding, ctx: Ctx) -> tuple[keras.
     return native, lambda: [ctx.bind("embeddings", native.embeddings)]
 
 
+@keras.saving.register_keras_serializable("netparity")
+class LSTMCellTwoBiases(keras.layers.LSTMCell):
+    """keras.layers.LSTMCell with torch's second bias b_hh as a weight of its own (``recurrent_bias``):
+    z = x W + h U + bias + recurrent_bias, then Keras's own fused gate step. Keras's LSTM has
+    one bias, so torch's two-bias LSTM needs this named cell (spec LSTM recurrent_bias=true)."""
+
+    def build(self, input_shape) -> None:
+        super().build(input_shape)
+        self.recurrent_bias = self.add_weight(shape=(4 * self.units,), initializer="zeros", name="recurrent_bias")
+
+    def call(self, inputs, states, training=False):
+        h_tm1, c_tm1 = states
+        z = keras.ops.matmul(inputs, self.kernel) + keras.ops.matmul(h_tm1, self.recurrent_kernel)
+        z = z + self.bias + self.recurrent_bias
+        c, o = self._compute_carry_and_output_fused(keras.ops.split(z, 4, axis=1), c_tm1)
+        h = o * self.activation(c)
+        return h, [h, c]
+
+
+def _lstm_two_biases(layer: L.LSTM, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
+    cell = LSTMCellTwoBiases(
+        layer.units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        kernel_regularizer=regularizer(ctx),
+        recurrent_regularizer=regularizer(ctx),
+        dtype=ctx.dtype,
+    )
+    native = keras.layers.RNN(cell, return_sequences=layer.return_sequences, dtype=ctx.dtype, name=_name(ctx))
+
+    def binder():
+        return [
+            ctx.bind("kernel", cell.kernel),
+            ctx.bind("recurrent_kernel", cell.recurrent_kernel),
+            ctx.bind("bias", cell.bias),
+            ctx.bind("recurrent_bias", cell.recurrent_bias),
+        ]
+
+    return native, binder
+
+
 @register(L.LSTM)
 def lstm(layer: L.LSTM, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
+    if layer.recurrent_bias:
+        return _lstm_two_biases(layer, ctx)
     # Same gate order (i, f, c, o) and one bias; the weights are loaded, so the initializers
     # (and unit_forget_bias) never act. use_cudnn=False keeps every device on the generic
     # kernel (the cuDNN one rounds differently); sigmoid recurrent activation, as canonical.

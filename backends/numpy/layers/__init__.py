@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 from netparity.backends.base import LayerRegistry
-from netparity.backends.numpy.activations import ACTIVATIONS
+from netparity.backends.numpy.activations import activation
 from netparity.spec.layers import Layer, Shape
 
 
@@ -33,12 +33,12 @@ class NpLayer:
     def activate(self, z: np.ndarray) -> np.ndarray:
         """y = act(z) with the spec's activation, keeping z and y for ``activation_grad``."""
         self.z = z
-        self.y = ACTIVATIONS[getattr(self.spec, "activation", None) or "identity"][0](z)
+        self.y = activation(self.spec)[0](z)
         return self.y
 
     def activation_grad(self, dy: np.ndarray) -> np.ndarray:
         """dz = dy * act'(z)."""
-        return ACTIVATIONS[getattr(self.spec, "activation", None) or "identity"][1](self.z, self.y, dy)
+        return activation(self.spec)[1](self.z, self.y, dy)
 
 
 REGISTRY = LayerRegistry("numpy")
@@ -50,4 +50,4 @@ def build_layer(spec: Layer, in_shape: Shape, params: dict[str, np.ndarray], dty
     return REGISTRY.build(spec, in_shape, params, dtype)
 
 
-from netparity.backends.numpy.layers import attention, conv, core, dropout, norm, roots, sequence  # noqa: E402,F401  (registers the layers)
+from netparity.backends.numpy.layers import attention, conv, core, dropout, gru, norm, roots, sequence, temporal  # noqa: E402,F401  (registers the layers)

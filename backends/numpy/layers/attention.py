@@ -16,9 +16,16 @@ class SelfAttention(NpLayer):
     """
 
     def _split(self, a: np.ndarray) -> np.ndarray:
-        """(N, T, d) -> (N, heads, T, d / heads)."""
-        n, steps, d = a.shape
-        return a.reshape(n, steps, self.spec.heads, d // self.spec.heads).transpose(0, 2, 1, 3)
+        """(N, T, heads * dh) -> (N, heads, T, dh)."""
+        n, steps, _ = a.shape
+        return a.reshape(n, steps, self.spec.heads, -1).transpose(0, 2, 1, 3)
+
+    def _project(self, x: np.ndarray, name: str) -> np.ndarray:
+        """x w_name (+ b_name): a projection split into heads."""
+        out = x @ self.params[f"w{name}"]
+        if f"b{name}" in self.params:
+            out += self.params[f"b{name}"]
+        return out
 
     @staticmethod
     def _merge(a: np.ndarray) -> np.ndarray:
@@ -27,11 +34,10 @@ class SelfAttention(NpLayer):
         return a.transpose(0, 2, 1, 3).reshape(n, steps, heads * dh)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        p = self.params
         self.x = x
-        self.q = self._split(x @ p["wq"] + p["bq"])
-        self.k = self._split(x @ p["wk"])  # no key bias (see spec.layers.SelfAttention)
-        self.v = self._split(x @ p["wv"] + p["bv"])
+        self.q = self._split(self._project(x, "q"))
+        self.k = self._split(self._project(x, "k"))  # no key bias (see spec.layers.SelfAttention)
+        self.v = self._split(self._project(x, "v"))
         self.scale = self.dtype.type(1.0 / np.sqrt(self.q.shape[-1]))
         scores = (self.q @ self.k.swapaxes(-1, -2)) * self.scale  # (N, heads, T, T)
         if self.spec.causal:
@@ -40,14 +46,14 @@ class SelfAttention(NpLayer):
             scores = np.where(blocked, -np.inf, scores)
         self.weights = softmax(scores)
         self.heads_out = self._merge(self.weights @ self.v)
-        return self.heads_out @ p["wo"] + p["bo"]
+        return self._project(self.heads_out, "o")
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         p, g = self.params, self.grads
-        d = dy.shape[-1]
-        flat = lambda a: a.reshape(-1, d)  # noqa: E731
+        flat = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731
         np.matmul(flat(self.heads_out).T, flat(dy), out=g["wo"])
-        flat(dy).sum(axis=0, out=g["bo"])
+        if "bo" in g:
+            flat(dy).sum(axis=0, out=g["bo"])
         d_heads = self._split(dy @ p["wo"].T)
         d_weights = d_heads @ self.v.swapaxes(-1, -2)
         dv = self.weights.swapaxes(-1, -2) @ d_heads

@@ -1,8 +1,8 @@
-"""Conv2D, MaxPool2D and AvgPool2D in NumPy, NHWC, vectorized with stride tricks.
+"""Conv2D, MaxPool2D and AvgPool2D in NumPy, NHWC, vectorized with strided views.
 
-Windows come from ``sliding_window_view`` (a view, no copy); the backward passes scatter
-the window gradients back with one strided add per kernel tap (kh*kw of them), never a
-loop over pixels or samples.
+A window is gathered as its taps: tap (i, j) is the strided view of the padded input that
+holds window element (i, j) of every window, so forward and backward are one slice per tap
+(kh*kw of them), never a loop over pixels or samples.
 """
 
 from __future__ import annotations
@@ -10,111 +10,145 @@ from __future__ import annotations
 import numpy as np
 from netparity.backends.numpy.layers import NpLayer, register
 from netparity.spec import layers as L
-from numpy.lib.stride_tricks import sliding_window_view
 
 
-def windows(x: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
-    """(N, H, W, C) -> (N, Ho, Wo, kh, kw, C) view of every window at the given stride."""
-    w = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::stride, ::stride]
-    return w.transpose(0, 1, 2, 4, 5, 3)
+def tap(x: np.ndarray, i: int, j: int, out_hw: tuple[int, int], stride: tuple[int, int], dilation=(1, 1)) -> np.ndarray:
+    """x[:, dh*i + sh*h, dw*j + sw*w] for every output pixel (h, w): window element (i, j) of
+    every window, a strided view into x."""
+    (ho, wo), (sh, sw), (dh, dw) = out_hw, stride, dilation
+    return x[:, dh * i : dh * i + sh * (ho - 1) + 1 : sh, dw * j : dw * j + sw * (wo - 1) + 1 : sw]
 
 
-def scatter_windows(dwin: np.ndarray, in_shape: tuple[int, ...], stride: int) -> np.ndarray:
-    """Adjoint of ``windows``: add each window's gradient (N, Ho, Wo, kh, kw, C) back onto the input."""
-    _, ho, wo, kh, kw, _ = dwin.shape
-    dx = np.zeros(in_shape, dtype=dwin.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            dx[:, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride] += dwin[:, :, :, i, j]
-    return dx
+def taps(kernel_hw: tuple[int, int]) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(kernel_hw[0]) for j in range(kernel_hw[1])]
+
+
+def pad_image(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], value: float = 0.0) -> np.ndarray:
+    return np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=value) if any(map(any, pads)) else x
+
+
+def crop(dxp: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
+    """The gradient of the unpadded input: the padded gradient without its padding."""
+    (top, bottom), (left, right) = pads
+    return dxp[:, top : dxp.shape[1] - bottom, left : dxp.shape[2] - right]
+
+
+def window_geometry(spec, x: np.ndarray, kernel_hw, stride_hw, dilation_hw=(1, 1)):
+    """(before, after) padding per axis and the output (height, width) for ``spec.padding``."""
+    sizes = x.shape[1:3]
+    pads = tuple(
+        L.axis_padding(spec.padding, n, k, s, d)
+        for n, k, s, d in zip(sizes, kernel_hw, stride_hw, dilation_hw, strict=True)
+    )
+    out = tuple(
+        L.axis_output(spec.padding, n, k, s, d)
+        for n, k, s, d in zip(sizes, kernel_hw, stride_hw, dilation_hw, strict=True)
+    )
+    return pads, out
 
 
 @register(L.Conv2D)
 class Conv2D(NpLayer):
-    """y = act(sum over (i, j, c) of xpad[n, s*h+i, s*w+j, c] * kernel[i, j, c, o] + bias[o]) (im2col matmul).
+    """y = act(sum over (i, j, c in the filter's group) of xpad[n, sh*h + dh*i, sw*w + dw*j, c] * kernel[i, j, c, o] + bias[o]).
 
-    dkernel = cols^T dz, dbias = sum(dz), dcols = dz kernel^T scattered back to the padded input.
+    im2col: the kh*kw taps of the padded input side by side, one matmul per group.
+    dkernel = cols^T dz, dbias = sum(dz), dcols = dz kernel^T added back tap by tap.
     """
 
-    def pads(self, h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]]:
-        (kh, kw), s = self.spec.kernel_hw, self.spec.stride
-        if self.spec.padding == "valid":
-            return (0, 0), (0, 0)
-        return L.same_padding(h, kh, s), L.same_padding(w, kw, s)  # TF SAME: extra pixel after
-
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        (kh, kw), s = self.spec.kernel_hw, self.spec.stride
-        self.pad_hw = self.pads(x.shape[1], x.shape[2])
-        self.xp = np.pad(x, ((0, 0), *self.pad_hw, (0, 0))) if any(map(any, self.pad_hw)) else x
-        cols = windows(self.xp, kh, kw, s)  # (N, Ho, Wo, kh, kw, C)
-        self.cols_shape = cols.shape
-        self.cols = cols.reshape(-1, kh * kw * x.shape[3])  # copies: the im2col matrix
-        kernel = self.params["kernel"]
-        z = (self.cols @ kernel.reshape(-1, kernel.shape[3])).reshape(*cols.shape[:3], kernel.shape[3])
+        s, kernel = self.spec, self.params["kernel"]
+        self.pads, self.out_hw = window_geometry(s, x, s.kernel_hw, s.stride_hw, s.dilation_hw)
+        self.xp = pad_image(x, self.pads)
+        cols = np.stack([tap(self.xp, i, j, self.out_hw, s.stride_hw, s.dilation_hw) for i, j in taps(s.kernel_hw)], 3)
+        self.cols = cols.reshape(-1, cols.shape[3], x.shape[3])  # (N*Ho*Wo, kh*kw, C)
+        z = np.concatenate(
+            [c @ k for c, k in zip(self._group_cols(), self._group_kernels(kernel), strict=True)], axis=1
+        )
+        z = z.reshape(len(x), *self.out_hw, s.filters)
         if "bias" in self.params:
             z += self.params["bias"]
         return self.activate(z)
 
+    def _group_cols(self) -> list[np.ndarray]:
+        """Each group's (N*Ho*Wo, kh*kw*C/groups) im2col matrix."""
+        cg = self.cols.shape[2] // self.spec.groups
+        return [self.cols[:, :, g * cg : (g + 1) * cg].reshape(len(self.cols), -1) for g in range(self.spec.groups)]
+
+    def _group_kernels(self, kernel: np.ndarray) -> list[np.ndarray]:
+        """Each group's (kh*kw*C/groups, filters/groups) kernel matrix."""
+        fg = self.spec.filters // self.spec.groups
+        return [kernel[..., g * fg : (g + 1) * fg].reshape(-1, fg) for g in range(self.spec.groups)]
+
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        dz = self.activation_grad(dy)
-        kernel = self.params["kernel"]
-        dz2 = dz.reshape(-1, kernel.shape[3])
-        self.grads["kernel"][...] = (self.cols.T @ dz2).reshape(kernel.shape)
+        s, kernel = self.spec, self.params["kernel"]
+        groups, fg = s.groups, s.filters // s.groups
+        dz2 = self.activation_grad(dy).reshape(-1, s.filters)
+        dz_groups = [dz2[:, g * fg : (g + 1) * fg] for g in range(groups)]
+        for g, (c, dz) in enumerate(zip(self._group_cols(), dz_groups, strict=True)):
+            self.grads["kernel"][..., g * fg : (g + 1) * fg] = (c.T @ dz).reshape(*kernel.shape[:3], fg)
         if "bias" in self.params:
             dz2.sum(axis=0, out=self.grads["bias"])
         if not self.need_input_grad:
             return None
-        dcols = (dz2 @ kernel.reshape(-1, kernel.shape[3]).T).reshape(self.cols_shape)
-        dxp = scatter_windows(dcols, self.xp.shape, self.spec.stride)
-        (top, bottom), (left, right) = self.pad_hw
-        return dxp[:, top : dxp.shape[1] - bottom, left : dxp.shape[2] - right]
+        n_taps, cg = self.cols.shape[1], self.cols.shape[2] // groups
+        dcols = np.concatenate(
+            [(dz @ k.T).reshape(-1, n_taps, cg) for dz, k in zip(dz_groups, self._group_kernels(kernel), strict=True)],
+            axis=2,
+        ).reshape(len(dy), *self.out_hw, n_taps, -1)
+        dxp = np.zeros(self.xp.shape, dtype=dy.dtype)
+        for t, (i, j) in enumerate(taps(s.kernel_hw)):
+            tap(dxp, i, j, self.out_hw, s.stride_hw, s.dilation_hw)[...] += dcols[:, :, :, t]
+        return crop(dxp, self.pads)
 
 
 @register(L.MaxPool2D)
 class MaxPool2D(NpLayer):
-    """y = max over each pool x pool window; dx routes dy to the first maximum of each window."""
+    """y = max over each window (padding is -inf, never the max); dx routes dy to the first maximum of each window."""
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        # One pass per window tap (p*p strided slices), not an argmax along a strided window
-        # axis: profiled at 45% of the `image` step before. Strict '>' keeps the first maximum
+        # One pass per window tap (strided views), not an argmax along a window axis:
+        # profiled at 45% of the `image` step before. Strict '>' keeps the first maximum
         # of a window, as torch and TF route the gradient.
-        self.in_shape_n = x.shape
+        s = self.spec
+        self.pads, self.out_hw = window_geometry(s, x, s.pool_hw, s.step_hw)
+        xp = pad_image(x, self.pads, -np.inf)
+        self.padded_shape = xp.shape
         best, self.argmax = None, None
-        for k, tap in enumerate(self._taps(x)):
+        for k, (i, j) in enumerate(taps(s.pool_hw)):
+            t = tap(xp, i, j, self.out_hw, s.step_hw)
             if best is None:
-                best, self.argmax = tap.copy(), np.zeros(tap.shape, dtype=np.intp)
+                best, self.argmax = t.copy(), np.zeros(t.shape, dtype=np.intp)
                 continue
-            better = tap > best
-            np.copyto(best, tap, where=better)
+            better = t > best
+            np.copyto(best, t, where=better)
             self.argmax[better] = k
         return best
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        dx = np.zeros(self.in_shape_n, dtype=dy.dtype)
-        for k, tap in enumerate(self._taps(dx)):
-            tap += np.where(self.argmax == k, dy, 0)  # tap is a view into dx
-        return dx
-
-    def _taps(self, x: np.ndarray):
-        """The p*p strided views x[:, i::s, j::s] that hold window element (i, j) of every window."""
-        p, s = self.spec.pool, self.spec.step
-        ho, wo = (x.shape[1] - p) // s + 1, (x.shape[2] - p) // s + 1
-        for i in range(p):
-            for j in range(p):
-                yield x[:, i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s]
+        s = self.spec
+        dxp = np.zeros(self.padded_shape, dtype=dy.dtype)
+        for k, (i, j) in enumerate(taps(s.pool_hw)):
+            tap(dxp, i, j, self.out_hw, s.step_hw)[...] += np.where(self.argmax == k, dy, 0)
+        return crop(dxp, self.pads)
 
 
 @register(L.AvgPool2D)
 class AvgPool2D(NpLayer):
-    """y = mean over each pool x pool window; dx = dy / pool^2 spread over the window."""
+    """y = sum over each window / count of its real (unpadded) pixels; dx = dy / count spread over the window."""
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        p, s = self.spec.pool, self.spec.step
-        win = windows(x, p, p, s)
-        self.in_shape_n, self.win_shape = x.shape, win.shape
-        return win.mean(axis=(3, 4))
+        s = self.spec
+        self.pads, self.out_hw = window_geometry(s, x, s.pool_hw, s.step_hw)
+        xp = pad_image(x, self.pads)
+        real = pad_image(np.ones((1, *x.shape[1:3], 1), dtype=x.dtype), self.pads)
+        self.count = sum(tap(real, i, j, self.out_hw, s.step_hw) for i, j in taps(s.pool_hw))  # (1, Ho, Wo, 1)
+        self.padded_shape = xp.shape
+        return sum(tap(xp, i, j, self.out_hw, s.step_hw) for i, j in taps(s.pool_hw)) / self.count
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        p = self.spec.pool
-        dwin = np.broadcast_to((dy / (p * p))[:, :, :, None, None, :], self.win_shape)
-        return scatter_windows(dwin, self.in_shape_n, self.spec.step)
+        s = self.spec
+        dxp = np.zeros(self.padded_shape, dtype=dy.dtype)
+        share = dy / self.count
+        for i, j in taps(s.pool_hw):
+            tap(dxp, i, j, self.out_hw, s.step_hw)[...] += share
+        return crop(dxp, self.pads)

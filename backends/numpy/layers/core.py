@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
-from netparity.backends.numpy.activations import ACTIVATIONS
 from netparity.backends.numpy.layers import NpLayer, build_layer, register
 from netparity.spec import layers as L
+from netparity.spec.walk import stack
 
 
 @register(L.Activation)
 class Activation(NpLayer):
-    """y = f(x)."""
+    """y = f(x); dx = f'(x) dy."""
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        self.x = x
-        self.y = ACTIVATIONS[self.spec.name][0](x)
-        return self.y
+        return self.activate(x)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        return ACTIVATIONS[self.spec.name][1](self.x, self.y, dy)
+        return self.activation_grad(dy)
 
 
 @register(L.Dense)
@@ -75,13 +73,14 @@ class Residual(NpLayer):
     def __init__(self, spec: L.Residual, in_shape: L.Shape, params: dict[str, np.ndarray], dtype: np.dtype) -> None:
         super().__init__(spec, in_shape, params, dtype)
         self.inner: list[NpLayer] = []
-        for j, (layer, shape) in enumerate(zip(spec.layers, spec.inner_shapes(in_shape), strict=True)):
-            prefix = f"{j}.{layer.kind}."
-            own = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
-            self.inner.append(build_layer(layer, shape, own, dtype))
-        # share the inner layers' gradient and state arrays under prefixed names
-        self.grads = {f"{j}.{x.spec.kind}.{k}": g for j, x in enumerate(self.inner) for k, g in x.grads.items()}
-        self.state = {f"{j}.{x.spec.kind}.{k}": s for j, x in enumerate(self.inner) for k, s in x.state.items()}
+        self.grads, self.state = {}, {}
+        for site in stack(spec.layers, in_shape):
+            own = {k[len(site.prefix) :]: v for k, v in params.items() if k.startswith(site.prefix)}
+            inner = build_layer(site.layer, site.in_shape, own, dtype)
+            self.inner.append(inner)
+            # share the inner layer's gradient and state arrays under prefixed names
+            self.grads.update({site.prefix + k: g for k, g in inner.grads.items()})
+            self.state.update({site.prefix + k: s for k, s in inner.state.items()})
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         y = x

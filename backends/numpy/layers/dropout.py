@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from netparity.backends.numpy.layers import NpLayer, register
 from netparity.spec import layers as L
+from netparity.spec.model import ModelSpec
 
 
 @register(L.Dropout)
@@ -29,12 +32,14 @@ class Dropout(NpLayer):
         return dy if self.used is None else dy * self.used
 
 
-def find_dropouts(named: list[tuple[str, NpLayer]]) -> dict[str, Dropout]:
+def all_layers(layers: list[NpLayer]) -> Iterator[NpLayer]:
+    """Every layer depth first, Residual blocks' inner layers right after them: the order of
+    ``spec.walk.walk``, so zipping the two names every NumPy layer."""
+    for layer in layers:
+        yield layer
+        yield from all_layers(getattr(layer, "inner", []))
+
+
+def find_dropouts(spec: ModelSpec, layers: list[NpLayer]) -> dict[str, Dropout]:
     """Canonical name -> Dropout layer, looking inside Residual blocks too."""
-    found = {}
-    for name, layer in named:
-        if isinstance(layer, Dropout):
-            found[name] = layer
-        inner = getattr(layer, "inner", ())
-        found.update(find_dropouts([(f"{name}.{j}.{x.spec.kind}", x) for j, x in enumerate(inner)]))
-    return found
+    return {site.name: x for site, x in zip(spec.walk(), all_layers(layers), strict=True) if isinstance(x, Dropout)}

@@ -63,7 +63,7 @@ class LayerNorm(NpLayer):
 
 @register(L.LSTM)
 class LSTM(NpLayer):
-    """z = x_t W + h U + b split into gates i, f, g, o; c = f*c + i*g; h = o*tanh(c).
+    """z = x_t W + h U + b (+ b_r) split into gates i, f, g, o; c = f*c + i*g; h = o*tanh(c); db = db_r = sum(dz).
 
     One fused (N, 4H) matmul per step; backward is backpropagation through time.
     """
@@ -74,6 +74,8 @@ class LSTM(NpLayer):
         kernel, recurrent = self.params["kernel"], self.params["recurrent_kernel"]
         self.x = x
         x_proj = x @ kernel + self.params["bias"]  # the input half of every step's z at once
+        if "recurrent_bias" in self.params:
+            x_proj += self.params["recurrent_bias"]
         self.gates = np.empty((n, steps, 4 * units), dtype=x.dtype)  # i, f, g, o after activation
         self.h = np.zeros((n, steps + 1, units), dtype=x.dtype)  # h[:, t + 1] is h_t; h[:, 0] = 0
         self.c = np.zeros((n, steps + 1, units), dtype=x.dtype)
@@ -114,4 +116,6 @@ class LSTM(NpLayer):
         np.matmul(self.x.reshape(-1, self.x.shape[-1]).T, dz2, out=self.grads["kernel"])
         np.matmul(self.h[:, :-1].reshape(-1, units).T, dz2, out=self.grads["recurrent_kernel"])
         dz2.sum(axis=0, out=self.grads["bias"])
+        if "recurrent_bias" in self.params:  # enters z like bias: the same gradient
+            self.grads["recurrent_bias"][...] = self.grads["bias"]
         return dz @ self.params["kernel"].T

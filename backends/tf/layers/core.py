@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 from netparity.backends.base import Binding
-from netparity.backends.tf.layers import ACTIVATIONS, Ctx, TfLayer, build_layer, register
+from netparity.backends.tf.layers import Ctx, TfLayer, build_layer, register, tf_activation
 from netparity.spec import layers as L
+from netparity.spec.walk import stack
 
 
 @register(L.Dense)
@@ -16,7 +17,7 @@ def dense(layer: L.Dense, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
     if layer.use_bias:
         bias, bb = ctx.variable("bias")
         binds.append(bb)
-    act = ACTIVATIONS[layer.activation or "identity"]
+    act = tf_activation(layer, ctx.dtype)
 
     def call(x: tf.Tensor, training: bool = False) -> tf.Tensor:
         z = tf.matmul(x, kernel) if x.shape.rank == 2 else tf.tensordot(x, kernel, 1)
@@ -27,7 +28,7 @@ def dense(layer: L.Dense, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
 
 @register(L.Activation)
 def activation(layer: L.Activation, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
-    act = ACTIVATIONS[layer.name]
+    act = tf_activation(layer, ctx.dtype)
     return lambda x, training=False: act(x), []
 
 
@@ -47,8 +48,8 @@ def last_step(layer: L.LastStep, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
 @register(L.Residual)
 def residual(layer: L.Residual, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
     calls, binds = [], []
-    for j, (inner, shape) in enumerate(zip(layer.layers, layer.inner_shapes(ctx.in_shape), strict=True)):
-        call, b = build_layer(inner, Ctx(f"{ctx.prefix}{j}.{inner.kind}.", shape, ctx.dtype, ctx.params))
+    for site in stack(layer.layers, ctx.in_shape, ctx.prefix):
+        call, b = build_layer(site.layer, Ctx(site.prefix, site.in_shape, ctx.dtype, ctx.params))
         calls.append(call)
         binds += b
 

@@ -49,11 +49,18 @@ def lstm(layer: L.LSTM, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
     kernel, bk = ctx.variable("kernel")
     recurrent, br = ctx.variable("recurrent_kernel")
     bias, bb = ctx.variable("bias")
+    binds = [bk, br, bb]
+    recurrent_bias = None
+    if layer.recurrent_bias:  # torch's b_hh, an extra variable: it enters z like bias
+        recurrent_bias, brb = ctx.variable("recurrent_bias")
+        binds.append(brb)
     steps, units = ctx.in_shape[0], layer.units
 
     def call(x: tf.Tensor, training: bool = False) -> tf.Tensor:
         # static loop over the (fixed) sequence length: unrolled inside the compiled step
         x_proj = tf.tensordot(x, kernel, 1) + bias  # the input half of every step's z at once
+        if recurrent_bias is not None:
+            x_proj += recurrent_bias
         h = c = tf.zeros((tf.shape(x)[0], units), ctx.dtype)
         outputs = []
         for t in range(steps):
@@ -64,4 +71,4 @@ def lstm(layer: L.LSTM, ctx: Ctx) -> tuple[TfLayer, list[Binding]]:
             outputs.append(h)
         return tf.stack(outputs, axis=1) if layer.return_sequences else h
 
-    return call, [bk, br, bb]
+    return call, binds

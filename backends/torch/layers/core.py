@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 from netparity.backends.base import Binding
-from netparity.backends.torch.layers import ACTIVATIONS, Ctx, bind, build_layer, register
+from netparity.backends.torch.layers import Ctx, activation_module, bind, build_layer, register, with_activation
 from netparity.spec import layers as L
+from netparity.spec.walk import stack
 from torch import nn
 
 
@@ -13,14 +14,13 @@ from torch import nn
 def dense(layer: L.Dense, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
     lin = nn.Linear(ctx.in_shape[-1], layer.units, bias=layer.use_bias, dtype=ctx.dtype, device=ctx.device)
     binds = [bind(ctx, "kernel", lin.weight)] + ([bind(ctx, "bias", lin.bias)] if layer.use_bias else [])
-    if layer.activation in (None, "identity"):
-        return lin, binds
-    return nn.Sequential(lin, ACTIVATIONS[layer.activation]()), binds
+    return with_activation(lin, layer, ctx), binds
 
 
 @register(L.Activation)
 def activation(layer: L.Activation, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
-    return ACTIVATIONS[layer.name](), []
+    # torch holds images NCHW: softmax and log_softmax normalize the channels, dim 1
+    return activation_module(layer, ctx, 1 if len(ctx.in_shape) == 3 else -1) or nn.Identity(), []
 
 
 class FlattenChannelsLast(nn.Module):
@@ -59,9 +59,8 @@ class Residual(nn.Module):
 @register(L.Residual)
 def residual(layer: L.Residual, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
     modules, binds = [], []
-    for j, (inner, shape) in enumerate(zip(layer.layers, layer.inner_shapes(ctx.in_shape), strict=True)):
-        sub = Ctx(f"{ctx.prefix}{j}.{inner.kind}.", shape, ctx.dtype, ctx.device)
-        module, b = build_layer(inner, sub)
+    for site in stack(layer.layers, ctx.in_shape, ctx.prefix):
+        module, b = build_layer(site.layer, Ctx(site.prefix, site.in_shape, ctx.dtype, ctx.device))
         modules.append(module)
         binds += b
     return Residual(nn.Sequential(*modules)), binds

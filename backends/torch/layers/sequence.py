@@ -47,17 +47,19 @@ class LSTM(nn.Module):
 @register(L.LSTM)
 def lstm(layer: L.LSTM, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
     native = nn.LSTM(ctx.in_shape[-1], layer.units, batch_first=True, dtype=ctx.dtype, device=ctx.device)
+    binds = [
+        bind(ctx, "kernel", native.weight_ih_l0),
+        bind(ctx, "recurrent_kernel", native.weight_hh_l0),
+        bind(ctx, "bias", native.bias_ih_l0),
+    ]
+    if layer.recurrent_bias:  # torch's own two-bias LSTM: b_hh is the canonical recurrent_bias
+        return LSTM(native, layer.return_sequences), [*binds, bind(ctx, "recurrent_bias", native.bias_hh_l0)]
     # torch adds two biases, b_ih + b_hh, that receive the same gradient: trained together they
     # would move twice as fast as the one canonical bias (docs/semantics.md §4). The canonical bias lives
     # in bias_ih; bias_hh is held at zero and frozen, so it neither trains nor gets a gradient.
     with torch.no_grad():
         native.bias_hh_l0.zero_()
     native.bias_hh_l0.requires_grad_(False)
-    binds = [
-        bind(ctx, "kernel", native.weight_ih_l0),
-        bind(ctx, "recurrent_kernel", native.weight_hh_l0),
-        bind(ctx, "bias", native.bias_ih_l0),
-    ]
     return LSTM(native, layer.return_sequences), binds
 
 
