@@ -32,12 +32,12 @@ SOFTMAX_MODEL = {
 def test_the_object_form_of_a_loss() -> None:
     assert recipe_from_dict({"loss": "cross_entropy"}).loss == Loss("cross_entropy", from_logits=True)
     probs = recipe_from_dict({"loss": {"name": "cross_entropy", "from_logits": False}})
-    assert probs.loss == Loss("cross_entropy", False) and not probs.loss.from_logits
-    assert probs.loss == "cross_entropy" and probs.loss.classification  # compares with its name
+    assert probs.loss == Loss("cross_entropy", from_logits=False) and not probs.loss.from_logits
+    assert probs.loss == "cross_entropy" and probs.loss.integer_targets  # compares with its name
     assert recipe_from_dict(recipe_to_dict(probs)) == probs
     assert recipe_to_dict(Recipe(loss="mse"))["loss"] == "mse"  # the plain form stays a name
     for bad, message in [
-        ({"name": "mse", "from_logits": False}, "from_logits applies to cross_entropy only"),
+        ({"name": "mse", "from_logits": False}, "from_logits applies to bce and cross_entropy only"),
         ({"name": "hinge"}, "unknown loss 'hinge'"),
         ({"name": "cross_entropy", "from_logits": "no"}, "from_logits"),
         ({"name": "cross_entropy", "smoothing": 0.1}, "unknown field(s) smoothing"),
