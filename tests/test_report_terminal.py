@@ -117,10 +117,6 @@ def test_a_sweep_point_where_every_backend_diverges_reads_as_agreement(tmp_path:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Warning" not in proc.stderr  # no NumPy overflow warnings from the diverging rate
-    table = pd.read_csv(
-        next((tmp_path / "s").glob("*.csv"))
-        if not (tmp_path / "s" / "campaign.csv").exists()
-        else tmp_path / "s" / "campaign.csv"
-    )
+    table = pd.read_csv(tmp_path / "s" / "campaign.csv")
     diverged = table[table.status == "diverged"]
     assert len(diverged) and set(diverged.verdict) == {"diverged together (agreement)"}
