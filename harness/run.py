@@ -310,7 +310,7 @@ def compare(
     n = min(len(result.losses), len(ref.losses))
     traj = Diff.of(np.array([x[2] for x in result.losses[:n]]), np.array([x[2] for x in ref.losses[:n]]), name="loss")
     if traj.where:
-        step = int(traj.where[len("loss[") : -1])
+        step = int(traj.where[len("loss[") : -1]) if "[" in traj.where else 0  # one step: no index
         traj = dataclasses.replace(
             traj, where=f"step {step + 1} (epoch {ref.losses[step][0]}, batch {ref.losses[step][1]})"
         )

@@ -458,13 +458,6 @@ def custom_task(
     out = model.output_shape
     if classification and len(out) != 1:
         raise SpecError(f"cross_entropy needs a model with 1-D outputs (one logit per class), got output shape {out}")
-    if classification and out[0] < 2:  # softmax over one unit is 1 whatever the model does
-        raise SpecError("cross_entropy needs at least two output units (one per class), got 1")
-    if classification and not recipe.loss.from_logits and output_activation(model.layers) != "softmax":
-        raise SpecError(
-            "cross_entropy with from_logits false needs probabilities: end the model in softmax "
-            f"(its last activation is {output_activation(model.layers)})"
-        )
     if data_path is not None:
         wanted = (n_classes,) if classification else (1,)
         if out != wanted:
@@ -472,7 +465,14 @@ def custom_task(
             raise SpecError(
                 f"the model's output shape {out} does not match the {what} column {quoted(target)}; want {wanted}"
             )
-    else:
+    if classification and out[0] < 2:  # softmax over one unit is 1 whatever the model does
+        raise SpecError("cross_entropy needs at least two output units (one per class), got 1")
+    if classification and not recipe.loss.from_logits and output_activation(model.layers) != "softmax":
+        raise SpecError(
+            "cross_entropy with from_logits false needs probabilities: end the model in softmax "
+            f"(its last activation is {output_activation(model.layers)})"
+        )
+    if data_path is None:
         cut = int(SYNTHETIC_ROWS * (1 - TEST_FRACTION))  # sized before the stand-in data is drawn
         check_memory(model, cut, SYNTHETIC_ROWS - cut, recipe.batch_size, recipe.epochs)
         data = synthetic_data(model, classification, seed, binary)
