@@ -190,6 +190,24 @@ LAYER_DRAWS: dict[str, LayerDraw] = {
     ),
     "LastStep": LayerDraw(("sequence",), lambda d, s: {"type": "LastStep"}),
     "Residual": LayerDraw(("flat", "sequence"), _residual),
+    "Conv1D": LayerDraw(
+        ("sequence",),
+        lambda d, s: {
+            "type": "Conv1D",
+            "filters": d(st.integers(1, 3)),
+            "kernel": d(st.integers(1, 2)),
+            "padding": d(st.sampled_from(("same", "valid"))),
+        },
+        lambda s: s[0] >= 2,
+    ),
+    "MaxPool1D": LayerDraw(("sequence",), lambda d, s: {"type": "MaxPool1D", "pool": 2}, lambda s: s[0] >= 2),
+    "AvgPool1D": LayerDraw(("sequence",), lambda d, s: {"type": "AvgPool1D", "pool": 2}, lambda s: s[0] >= 2),
+    "GlobalAvgPool": LayerDraw(("sequence", "image"), lambda d, s: {"type": "GlobalAvgPool"}),
+    "GlobalMaxPool": LayerDraw(("sequence", "image"), lambda d, s: {"type": "GlobalMaxPool"}),
+    "GRU": LayerDraw(
+        ("sequence",),
+        lambda d, s: {"type": "GRU", "units": d(st.integers(1, 4)), "return_sequences": d(st.booleans())},
+    ),
 }
 EXCLUDED = {"Quadratic": "the roots task's scalar polynomial: fixed input, tested in test_roots.py"}
 INPUTS = {  # kind -> input shape strategy
@@ -226,6 +244,9 @@ OPTIMIZER_DRAWS = {
     "rmsprop": st.sampled_from([{}, {"centered": True}, {"momentum": 0.5, "epsilon_mode": "inside"}]),
     "adam": st.sampled_from([{}, {"epsilon_mode": "hat", "epsilon": 1e-4}]),
     "adamw": st.sampled_from([{"weight_decay": 0.01}, {"epsilon": 1e-4}]),
+    "adadelta": st.just({}),
+    "nadam": st.just({}),
+    "adamax": st.just({}),
 }
 
 
