@@ -8,18 +8,39 @@ import os
 
 from netparity.backends.base import Backend, BackendBroken, BackendUnavailable, native_stderr_silenced
 
-BACKENDS = ("numpy", "torch", "tf", "keras")
+BACKENDS = ("numpy", "torch", "tf", "jax", "keras", "keras-jax", "keras-torch")
 
 #: Set (e.g. by CI) to make a missing or broken framework an error instead of a skip.
 REQUIRE_ENV = "NETPARITY_REQUIRE_BACKENDS"
+
+
+def backend_folder(name: str) -> str:
+    """The folder (package) that implements backend ``name``: "keras-jax" is Keras (folder
+    ``keras``) on its JAX engine; a folder name cannot contain '-'."""
+    return name.split("-", 1)[0]
+
+
+def backend_object(name: str) -> Backend:
+    """The backend object without checking that it can run: a folder's ``BACKEND``, or for a
+    name "folder-variant" its ``VARIANTS[variant]``. Importing a folder imports no framework."""
+    folder, _, variant = name.partition("-")
+    module = importlib.import_module(f"netparity.backends.{folder}")
+    return module.VARIANTS[variant] if variant else module.BACKEND
+
+
+def prepare_process(name: str) -> None:
+    """Set up a fresh process to run backend ``name`` before any framework is imported (e.g.
+    KERAS_BACKEND for a Keras engine); a no-op for backends that need nothing."""
+    hook = getattr(backend_object(name), "prepare_process", None)
+    if hook is not None:
+        hook()
 
 
 def get_backend(name: str) -> Backend:
     """The backend object; raises KeyError for unknown names, BackendUnavailable if it can't run."""
     if name not in BACKENDS:
         raise KeyError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")
-    module = importlib.import_module(f"netparity.backends.{name}")
-    backend: Backend = module.BACKEND
+    backend = backend_object(name)
     reason = installed_reason(name)
     if reason:  # not installed: skipped
         raise BackendUnavailable(f"{name}: {reason}")
@@ -52,7 +73,7 @@ def installed_reason(name: str) -> str | None:
     backends in a parent process whose children import the frameworks themselves."""
     import importlib.util
 
-    backend = importlib.import_module(f"netparity.backends.{name}").BACKEND
+    backend = backend_object(name)
     missing = [m for m in getattr(backend, "requires", ()) if importlib.util.find_spec(m) is None]
     return f"{', '.join(missing)} not installed" if missing else None
 

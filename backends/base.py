@@ -245,6 +245,17 @@ class LayerRegistry:
         return builder(layer, *args)
 
 
+def find_dropouts(layers: list, dropout_type: type) -> dict[str, Any]:
+    """Canonical name -> Dropout layer of ``dropout_type`` among ``layers`` (and Residual
+    blocks' ``inner``)."""
+    found = {}
+    for layer in layers:
+        if isinstance(layer, dropout_type):
+            found[layer.canonical_name] = layer
+        found.update(find_dropouts(getattr(layer, "inner", []), dropout_type))
+    return found
+
+
 @contextlib.contextmanager
 def native_stderr_silenced() -> Iterator[None]:
     """Silence file descriptor 2 while a framework's native code starts up: TensorFlow's C++

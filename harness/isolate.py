@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
+from netparity.backends import prepare_process
 from netparity.harness.run import BackendResult, RunConfig, run_backend
 from netparity.spec.flops import forward_flops, train_flops
 from netparity.spec.tasks import TaskInstance
@@ -177,7 +178,7 @@ def run_isolated(
             progress = None
     timeout = config.backend_timeout or (default_timeout(task, config) if task is not None else None)
     try:
-        return in_fresh_process(target, name, task, params, config, progress, timeout=timeout)
+        return in_fresh_process(_prepared, target, name, task, params, config, progress, timeout=timeout)
     except ChildTimeout as err:
         return BackendResult(name, status="failed", reason=f"{err} (--backend-timeout)")
     except ChildDied:
@@ -186,3 +187,9 @@ def run_isolated(
         )
     except ChildFailed as err:
         return BackendResult(name, status="failed", reason=str(err))
+
+
+def _prepared(target: Callable[..., BackendResult], name: str, *args: object) -> BackendResult:
+    """In the fresh process: let the backend set it up first (e.g. Keras's engine), then run."""
+    prepare_process(name)
+    return target(name, *args)

@@ -55,6 +55,12 @@ NATIVE_OPTIMIZER_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
         "nadam": {"epsilon": 1e-7, "momentum_decay": 1.0, "decoupled_weight_decay": True},
         "adamax": {"epsilon": 1e-7, "epsilon_mode": "outside", "decoupled_weight_decay": True},
     },
+    "jax": {  # optax.* aliases (rmsprop: optax's eps_in_sqrt=True default)
+        "adagrad": {"initial_accumulator": 0.1, "epsilon": 1e-7, "epsilon_mode": "inside"},
+        "rmsprop": {"rho": 0.9, "epsilon": 1e-8, "epsilon_mode": "inside"},
+        "adam": {"epsilon": 1e-8, "epsilon_mode": "outside"},
+        "adamw": {"epsilon": 1e-8, "epsilon_mode": "outside", "weight_decay": 1e-4},
+    },
     "tf": {  # tf.compat.v1.train.*Optimizer defaults on the same kernels (no AdamW there)
         "adagrad": {"initial_accumulator": 0.1, "epsilon": 0.0},
         "rmsprop": {"rho": 0.9, "epsilon": 1e-10, "epsilon_mode": "inside"},
@@ -84,6 +90,10 @@ NATIVE_LAYER_DEFAULTS: dict[str, dict[type, dict[str, object]]] = {
 _APPLIES: dict[str, Callable[[L.Layer], bool]] = {
     "negative_slope": lambda layer: getattr(layer, "activation", None) == "leaky_relu",
 }
+# Keras on JAX and torch: the same keras.optimizers and keras.layers, the same defaults
+for _engine in ("keras-jax", "keras-torch"):
+    NATIVE_OPTIMIZER_DEFAULTS[_engine] = NATIVE_OPTIMIZER_DEFAULTS["keras"]
+    NATIVE_LAYER_DEFAULTS[_engine] = NATIVE_LAYER_DEFAULTS["keras"]
 
 
 @dataclass(frozen=True)

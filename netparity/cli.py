@@ -174,9 +174,9 @@ def list_all() -> str:
 
 
 def get_backend_requires(name: str) -> tuple[str, ...]:
-    import importlib
+    from netparity.backends import backend_object
 
-    return tuple(importlib.import_module(f"netparity.backends.{name}").BACKEND.requires)
+    return tuple(backend_object(name).requires)
 
 
 def parse_backends(text: str | None, reference: str, *, deep: bool = True) -> list[str]:

@@ -17,17 +17,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from netparity.backends import BACKENDS
-from netparity.testing import backend_params, installed_backends, require
+from netparity.testing import backend_params, installed_backends, marker, require
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name in BACKENDS:
-        config.addinivalue_line("markers", f"{name}: tests that run the {name} backend")
+        config.addinivalue_line("markers", f"{marker(name)}: tests that run the {name} backend")
 
 
 @pytest.fixture(params=backend_params(installed_backends()))
 def netparity_backend(request: pytest.FixtureRequest) -> str:
-    """The name of one installed netparity backend (numpy, torch, tf, keras): a test using it
+    """The name of one installed netparity backend (numpy, torch, tf, jax, keras, keras-jax,
+    keras-torch): a test using it
     runs once per backend, marked with the backend's name; skipped with the reason when the
     framework cannot run here."""
     require(request.param)

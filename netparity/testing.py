@@ -140,11 +140,17 @@ def installed_backends() -> list[str]:
     return [b for b in BACKENDS if installed_reason(b) is None or b in required]
 
 
+def marker(name: str) -> str:
+    """A backend's pytest marker: its name with '-' as '_' (``-m keras_jax``)."""
+    return name.replace("-", "_")
+
+
 def backend_params(names: Sequence[str] = BACKENDS) -> list:
-    """pytest params for backends, each with its own marker (``-m torch`` selects PyTorch)."""
+    """pytest params for backends, each with its own marker (``-m torch`` selects PyTorch,
+    ``-m keras_jax`` Keras on JAX)."""
     import pytest
 
-    return [pytest.param(n, marks=getattr(pytest.mark, n), id=n) for n in names]
+    return [pytest.param(n, marks=getattr(pytest.mark, marker(n)), id=n) for n in names]
 
 
 def require(name: str):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from netparity.backends import BACKENDS
 from netparity.spec import layers as L
 from netparity.spec.errors import SpecError
 
@@ -222,7 +223,7 @@ def test_fast_flags_import_no_framework(flag: str) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "loaded: []"
     if flag == "--list":
-        for name in ("numpy", "torch", "tf", "keras"):
+        for name in BACKENDS:
             assert f"\n  {name:<16}" in proc.stdout
 
 

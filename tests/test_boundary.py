@@ -8,7 +8,7 @@ import math
 import re
 from pathlib import Path
 
-from netparity.backends import BACKENDS, get_backend
+from netparity.backends import BACKENDS, backend_object, get_backend
 from netparity.backends.base import ExtraTiming
 from netparity.harness.run import RunConfig, time_model
 from netparity.spec.init import init_params
@@ -29,7 +29,8 @@ def test_harness_imports_no_backend_by_name() -> None:
 
 def test_every_backend_declares_requires() -> None:
     for name in BACKENDS:
-        backend = importlib.import_module(f"netparity.backends.{name}").BACKEND
+        backend = backend_object(name)
+        assert backend.name == name
         assert isinstance(backend.requires, tuple) and all(isinstance(r, str) for r in backend.requires), name
     assert importlib.import_module("netparity.backends.numpy").BACKEND.requires == ()
 

@@ -77,7 +77,7 @@ def test_list() -> None:
     ("args", "message"),
     [
         (["--task", "nope"], "unknown task 'nope'"),
-        (["--backends", "numpy,jax"], "unknown backend jax"),
+        (["--backends", "numpy,mxnet"], "unknown backend mxnet"),
         (["--dtype", "float16"], "unknown dtype 'float16'"),
         (["--reference", "caffe"], "unknown reference backend 'caffe'"),
         (["--epochs", "0"], "epochs must be a positive integer"),

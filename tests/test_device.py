@@ -38,7 +38,7 @@ def test_cuda_request_without_gpu_is_a_clean_skip() -> None:
 @pytest.mark.gpu
 @gpu
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("backend", backend_params(("torch", "tf", "keras")))
+@pytest.mark.parametrize("backend", backend_params(("torch", "tf", "jax", "keras", "keras-jax", "keras-torch")))
 def test_gpu_matches_numpy(backend: str, dtype: str) -> None:
     """Same numbers on the GPU: TF32 is off in comparisons, so float32 keeps its tolerance."""
     require(backend)

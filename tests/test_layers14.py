@@ -73,8 +73,11 @@ def _data(in_shape: tuple[int, ...], n: int = 48, seed: int = 4) -> tuple[np.nda
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("backend", backend_params(FRAMEWORK_BACKENDS))
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_layer_parity(backend: str, dtype: str, case: str) -> None:
+def test_layer_parity(backend: str, dtype: str, case: str, request: pytest.FixtureRequest) -> None:
     require(backend)
+    if backend == "keras-torch" and case.startswith("avg_pool") and case.endswith(("_same", "_same_pair")):
+        reason = "Keras on torch: AveragePooling 'same' is 0.15-0.37 off TF's rule (docs/semantics.md, issue 16)"
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     in_shape, layers = CASES[case]
     x, y = _data(in_shape)
     spec = ModelSpec(in_shape, (*layers, L.Flatten(), L.Dense(3)))
@@ -223,6 +226,9 @@ def test_implementation_names_the_replacements(backend: str) -> None:
         "torch": {"GRU reset_after=False", "activation hard_sigmoid"},
         "tf": {"activation gelu"},
         "keras": {"LSTM recurrent_bias", "activation gelu"},
+        "keras-jax": {"LSTM recurrent_bias", "activation gelu"},
+        "keras-torch": {"LSTM recurrent_bias", "activation gelu"},
+        "jax": set(),  # jax.nn computes every activation, jax functions every layer
     }[backend]
     assert expected <= set(impl["float64"]), impl["float64"]
     assert not {k for k in impl["float32"] if k.startswith("activation")}  # float32: the stock ops

@@ -7,6 +7,7 @@ import importlib
 
 import numpy as np
 import pytest
+from conftest import layout_module
 from netparity.backends.base import LayoutTable
 from netparity.spec import layers as L
 from netparity.spec.init import init_params
@@ -69,10 +70,10 @@ def test_torch_gru_layout_reorders_gate_blocks(backend: str) -> None:
     np.testing.assert_array_equal(bias, [2.0, 1.0, 3.0])
 
 
-@pytest.mark.parametrize("backend", backend_params(("torch", "tf", "keras")))
+@pytest.mark.parametrize("backend", backend_params(("torch", "tf", "jax", "keras")))
 def test_layout_table_round_trips(backend: str) -> None:
     require(backend)
-    table: LayoutTable = importlib.import_module(f"netparity.backends.{backend}.layout").LAYOUTS
+    table: LayoutTable = importlib.import_module(layout_module(backend)).LAYOUTS
     rng = np.random.default_rng(0)
     for (kind, param), layout in table.items():
         shape = {"conv2d": (3, 2, 4, 5), "conv1d": (3, 4, 5)}.get(kind, (6, 9))  # conv kernels, else matrices

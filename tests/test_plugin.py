@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from netparity.backends import BACKENDS
 
-from netparity.testing import installed_backends
+from netparity.testing import installed_backends, marker
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,8 +49,8 @@ def test_fixture_is_listed_and_markers_registered(tmp_path: Path) -> None:
     assert fixtures.returncode == 0, fixtures.stdout + fixtures.stderr
     assert "netparity_backend" in fixtures.stdout and "once per backend" in fixtures.stdout
     markers = user_pytest(tmp_path, "--markers")
-    for name in ("numpy", "torch", "tf", "keras"):
-        assert f"@pytest.mark.{name}: tests that run the {name} backend" in markers.stdout
+    for name in BACKENDS:
+        assert f"@pytest.mark.{marker(name)}: tests that run the {name} backend" in markers.stdout
 
 
 @pytest.mark.slow

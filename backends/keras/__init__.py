@@ -1,38 +1,113 @@
-"""Keras 3 backend (on its TensorFlow backend): keras.Sequential of native layers,
-native losses and keras.optimizers, trained with train_on_batch."""
+"""Keras 3 backends: keras.Sequential of native layers, native losses and keras.optimizers,
+on each of Keras's engines. ``keras`` is Keras on TensorFlow; ``keras-jax`` and
+``keras-torch`` (``VARIANTS``) are the same adapter on JAX and PyTorch.
+
+Keras fixes its engine when it is first imported (KERAS_BACKEND), so one process holds one
+engine: a fresh process for one backend sets it first (``prepare_process``, called by the
+isolated harness), and a backend whose engine is not this process's runs its models in a
+worker process (backends/remote.py).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 
-from netparity.backends.base import native_stderr_silenced
-from netparity.backends.tf import TfBackend
+import numpy as np
+from netparity.backends.base import check_dtype, check_params, native_stderr_silenced
+from netparity.spec.model import ModelSpec
+from netparity.spec.recipe import Recipe
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter out of reports
+
+#: Keras engine -> (the package it needs, the netparity backend of that framework: threads and TF32)
+ENGINES = {"tensorflow": ("tensorflow", "tf"), "jax": ("jax", "jax"), "torch": ("torch", "torch")}
 
 
-class KerasBackend(TfBackend):
-    """Shares TensorFlow's threads, device and TF32 switches; builds a KerasModel."""
+def process_engine() -> str:
+    """The engine Keras has (or will have, once imported) in this process."""
+    if "keras" in sys.modules:
+        import keras
 
-    name = "keras"
-    requires: tuple[str, ...] = ("keras", "tensorflow")  # its packages, looked up without importing them
+        return keras.backend.backend()
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+class KerasBackend:
+    """Keras on one engine: builds a KerasModel here, or a RemoteModel when this process's
+    Keras runs on another engine."""
+
+    def __init__(self, engine: str) -> None:
+        self.engine = engine
+        self.name = "keras" if engine == "tensorflow" else f"keras-{engine}"
+        self.requires: tuple[str, ...] = ("keras", ENGINES[engine][0])  # looked up without importing them
+
+    @property
+    def local(self) -> bool:
+        return process_engine() == self.engine
+
+    def _elsewhere(self) -> str:
+        return f"this process's Keras runs on {process_engine()}"
+
+    def _framework(self):
+        from netparity.backends import get_backend
+
+        return get_backend(ENGINES[self.engine][1])
+
+    def prepare_process(self) -> None:
+        """In a fresh process, before Keras is imported: choose this backend's engine."""
+        if "keras" not in sys.modules:
+            os.environ["KERAS_BACKEND"] = self.engine
 
     def unavailable(self) -> str | None:
+        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            return f"{', '.join(missing)} not installed"
+        if not self.local:
+            from netparity.backends import remote
+
+            try:
+                return remote.call(self.name, remote._unavailable, self.name)
+            except RuntimeError as err:
+                return str(err)
         try:
-            with native_stderr_silenced():  # importing keras imports TensorFlow
+            with native_stderr_silenced():  # importing keras imports its engine (TF's banners)
                 import keras
         except Exception as err:
             return f"Keras is not installed or failed to import ({type(err).__name__}: {err})"
         if not keras.__version__.startswith("3."):
             return f"Keras 3 is required, found {keras.__version__}"
-        if keras.backend.backend() != "tensorflow":
-            return f"needs KERAS_BACKEND=tensorflow, found {keras.backend.backend()!r}"
         return None
 
-    def model_class(self) -> type:
+    def set_threads(self, n: int) -> str:
+        if not self.local:
+            from netparity.backends import remote
+
+            return remote.call(self.name, remote._method, self.name, "set_threads", n)
+        return self._framework().set_threads(n)
+
+    def allow_tf32(self, enabled: bool) -> str:
+        if not self.local:
+            from netparity.backends import remote
+
+            return remote.call(self.name, remote._method, self.name, "allow_tf32", enabled)
+        return self._framework().allow_tf32(enabled)
+
+    def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
+        check_dtype(dtype)
+        check_params(spec, params)
+        if not self.local:
+            from netparity.backends.remote import RemoteModel
+
+            return RemoteModel(self.name, spec, params, recipe, dtype, device, self._elsewhere())
+        from netparity.backends.keras.engines import engine_for
         from netparity.backends.keras.model import KerasModel
 
-        return KerasModel
+        engine = engine_for(self.engine)
+        notes = engine.prepare(dtype, device)
+        return KerasModel(spec, params, recipe, dtype, device, engine, notes)
 
 
-BACKEND = KerasBackend()
+BACKEND = KerasBackend("tensorflow")
+VARIANTS = {"jax": KerasBackend("jax"), "torch": KerasBackend("torch")}

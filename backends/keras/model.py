@@ -1,5 +1,6 @@
 """The Keras model: keras.Sequential of native layers, compiled with a native loss and
-optimizer; train_on_batch is the step, a GradientTape gives the gradients."""
+optimizer. The same adapter serves every Keras engine; what differs per engine (tensors,
+gradients, the step, Dropout masks) is in backends/keras/engines."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import warnings
 
 import keras
 import numpy as np
-import tensorflow as tf
-from netparity.backends.base import Batch, Binding, unique_natives
+from netparity.backends.base import Batch, Binding
+from netparity.backends.keras.engines import Engine
 from netparity.backends.keras.layers import Ctx, build_layer, replacements
 from netparity.backends.keras.layers.dropout import find_dropouts
 from netparity.backends.keras.losses import describe_loss, make_loss
 from netparity.backends.keras.optim import describe, epoch_callback, floatx, make_optimizer
-from netparity.backends.tf.staging import TfStaging
+from netparity.spec.dropout import check_mask_names
 from netparity.spec.model import ModelSpec
 from netparity.spec.recipe import Recipe, output_activation
 
@@ -22,17 +23,29 @@ from netparity.spec.recipe import Recipe, output_activation
 warnings.filterwarnings("ignore", message="The model does not have any trainable weights")
 
 
-class KerasModel(TfStaging):
-    backend_name = "keras"
-
-    def __init__(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, dtype: str, device: str) -> None:
-        self.spec, self.recipe, self.dtype = spec, recipe, dtype
-        self.device = "/GPU:0" if device.startswith("cuda") else "/CPU:0"
+class KerasModel:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        params: dict[str, np.ndarray],
+        recipe: Recipe,
+        dtype: str,
+        device: str,
+        engine: Engine,
+        notes: dict[str, str] | None = None,
+    ) -> None:
+        self.spec, self.recipe, self.dtype, self.engine = spec, recipe, dtype, engine
+        self.backend_name = "keras" if engine.name == "tensorflow" else f"keras-{engine.name}"
+        # keras.device: tf.device on TF, the default device on JAX, and on torch the device
+        # Keras creates and moves tensors to (it would pick CUDA whenever it sees one). No
+        # ":0": Keras-torch moves each new Parameter with .to(device), and .to("cpu:0") of a CPU
+        # tensor is a copy, no longer a leaf, so no variable would get a gradient (docs/semantics.md, Keras engines and JAX)
+        self.device = "gpu" if device.startswith("cuda") else "cpu"
         natives, binders = [], []
         # floatx(dtype): Keras makes its loss, metric trackers and optimizer variables in floatx
-        with tf.device(self.device), floatx(dtype):
+        with keras.device(self.device), floatx(dtype):
             for info in spec.infer():
-                native, binder = build_layer(info.layer, Ctx(info.name + ".", info.in_shape, dtype, recipe))
+                native, binder = build_layer(info.layer, Ctx(info.name + ".", info.in_shape, dtype, recipe, engine))
                 natives.append(native)
                 binders.append(binder)
             in_dtype = "int64" if spec.integer_inputs else dtype
@@ -43,12 +56,13 @@ class KerasModel(TfStaging):
             f = np.float64 if dtype == "float64" else float
             self.loss_fn = make_loss(recipe.loss, f, output_activation(spec.layers) == "softmax")
             self.optimizer = make_optimizer(recipe.optimizer, dtype, recipe.lr_schedule, recipe.clip)
-            self.net.compile(optimizer=self.optimizer, loss=self.loss_fn, jit_compile=False)
+            self.net.compile(optimizer=self.optimizer, loss=self.loss_fn, jit_compile=engine.jit_compile)
         self.implementation = {
-            "layers": "keras.Sequential",
+            "layers": f"keras.Sequential on {engine.name}",
             "optimizer": describe(self.optimizer),
             "loss": describe_loss(self.loss_fn),
             **replacements(spec, dtype),
+            **(notes or {}),
         }
         schedule = recipe.lr_schedule
         self.epoch_schedule = None
@@ -64,6 +78,22 @@ class KerasModel(TfStaging):
             arg = "clipvalue" if c.value is not None else "global_clipnorm" if c.scope == "global" else "clipnorm"
             self.implementation["clip"] = f"{'ClipEpsilon subclass' if c.epsilon and c.norm else arg}"
 
+    def stage(self, x: np.ndarray, y: np.ndarray | None = None, masks: dict[str, np.ndarray] | None = None) -> Batch:
+        masks = masks or {}
+        check_mask_names(masks, self.dropouts, self.backend_name)
+        convert = keras.ops.convert_to_tensor
+        with keras.device(self.device):
+            xt = convert(np.asarray(x), dtype="int64" if self.spec.integer_inputs else self.dtype)
+            yt = None
+            if y is not None:
+                yt = convert(np.asarray(y), dtype="int64" if self.recipe.loss == "cross_entropy" else self.dtype)
+            mt = {k: convert(np.asarray(m), dtype=self.dtype) for k, m in masks.items()}
+        return Batch(xt, yt, len(x), mt)
+
+    def _load_masks(self, batch: Batch) -> None:
+        for name, dropout in self.dropouts.items():
+            dropout.load(batch.masks.get(name))
+
     def _load(self, params: dict[str, np.ndarray]) -> None:
         """Canonical values into the variables; a packed variable (a GRU's (2, 3H) bias) gets
         each of its parts before one assign."""
@@ -78,31 +108,29 @@ class KerasModel(TfStaging):
             b.native.assign(values[id(b.native)])
 
     def forward(self, batch: Batch, *, training: bool = False) -> np.ndarray:
-        with tf.device(self.device):
+        with keras.device(self.device):
             if not training:  # Keras's compiled inference path, as model.predict uses
-                return np.asarray(self.net.predict_on_batch(batch.x))
+                return self.engine.to_numpy(self.net.predict_on_batch(batch.x))
             self._load_masks(batch)
-            return np.asarray(self.net(batch.x, training=True))
+            try:
+                return self.engine.to_numpy(self.net(batch.x, training=True))
+            finally:
+                self._load_masks(Batch(None))
 
     def activations(self, batch: Batch) -> list[np.ndarray]:
         outs, x = [], batch.x
-        with tf.device(self.device):
+        with keras.device(self.device):
             for layer in self.net.layers:
                 x = layer(x, training=False)
-                outs.append(np.asarray(x))
+                outs.append(self.engine.to_numpy(x))
         return outs
 
     def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
-        trainable = unique_natives(self.bindings, lambda b: b.trainable)
-        self._load_masks(batch)
-        with tf.device(self.device), tf.GradientTape() as tape:
-            out = self.net(batch.x, training=True)
-            loss = self.loss_fn(batch.y, out)
-            if self.net.losses:  # regularization penalties, as fit() adds them
-                loss = loss + tf.add_n(self.net.losses)
-        grads = tape.gradient(loss, trainable, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        by_var = {id(v): g for v, g in zip(trainable, grads, strict=True)}
-        return float(loss), {b.name: _read(b, by_var[id(b.native)]) for b in self.bindings if b.trainable}
+        with keras.device(self.device):
+            self._load_masks(batch)
+            loss, grads = self.engine.loss_and_grads(self, batch)
+        by_var = {id(v): g for v, g in zip(self.net.trainable_variables, grads, strict=True)}
+        return loss, {b.name: self._read(b, by_var[id(b.native)]) for b in self.bindings if b.trainable}
 
     def start_epoch(self, epoch: int) -> None:
         """Before each epoch's first step: a per-epoch schedule's callback sets the lr."""
@@ -111,18 +139,15 @@ class KerasModel(TfStaging):
 
     def learning_rate(self) -> float:
         """The learning rate the next train_step uses (a schedule evaluated at the optimizer's iterations)."""
-        return float(np.asarray(self.optimizer.learning_rate))
+        return float(self.engine.to_numpy(self.optimizer.learning_rate))
 
     def train_step(self, batch: Batch) -> float:
-        with tf.device(self.device):
+        with keras.device(self.device):
             self._load_masks(batch)
-            return float(self.net.train_on_batch(batch.x, batch.y))
+            return self.engine.train_step(self, batch)
 
     def params(self) -> dict[str, np.ndarray]:
-        return {b.name: _read(b, b.native) for b in self.bindings}
+        return {b.name: self._read(b, b.native.value) for b in self.bindings}
 
-
-def _read(b: Binding, value) -> np.ndarray:
-    if isinstance(value, tf.IndexedSlices):  # an Embedding's gradient: make it the dense (vocab, dim) array
-        value = tf.convert_to_tensor(value)
-    return b.canonical(np.asarray(value))
+    def _read(self, b: Binding, value) -> np.ndarray:
+        return b.canonical(self.engine.to_numpy(value))

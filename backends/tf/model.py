@@ -62,7 +62,7 @@ class TfModel(TfStaging, tf.Module):
 
     def _loss(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         loss = self.loss_fn(self._run(x, True), y)
-        if self.recipe.l2:
+        if self.recipe.l2 and self.l2_vars:  # a model without kernels has no penalty (add_n([]) raises)
             loss += tf.constant(self.recipe.l2, self.dtype) * tf.add_n(
                 [tf.reduce_sum(tf.square(v)) for v in self.l2_vars]
             )

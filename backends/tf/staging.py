@@ -48,14 +48,3 @@ class MaskSlot:
         """y = x * mask, or ``own_dropout()`` (the framework's random mask) when none is loaded."""
         mask = self.mask.read_value()  # a tensor: cond's gradient cannot zero a (None, ...) variable
         return tf.cond(tf.shape(mask)[0] > 0, lambda: x * tf.reshape(mask, tf.shape(x)), own_dropout)
-
-
-def find_dropouts(layers: list, dropout_type: type) -> dict[str, object]:
-    """Canonical name -> Dropout layer of ``dropout_type`` among ``layers`` (and Residual
-    blocks' ``inner``)."""
-    found = {}
-    for layer in layers:
-        if isinstance(layer, dropout_type):
-            found[layer.canonical_name] = layer
-        found.update(find_dropouts(getattr(layer, "inner", []), dropout_type))
-    return found

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 from netparity.backends.base import Binding, LayerRegistry
+from netparity.backends.keras.engines import Engine
 from netparity.backends.keras.layout import layout_for
 from netparity.spec.layers import Layer, Shape
 from netparity.spec.recipe import Recipe
@@ -26,6 +27,7 @@ class Ctx:
     in_shape: Shape
     dtype: str
     recipe: Recipe
+    engine: Engine
 
     def bind(self, param: str, variable: keras.Variable, trainable: bool = True) -> Binding:
         name = self.prefix + param
@@ -47,6 +49,8 @@ def keras_activation(spec: Layer, dtype: str) -> str | Callable:
     In float64, gelu, gelu_tanh and leaky_relu are their formulas in keras.ops with float64
     constants: on the TF backend keras.activations.gelu and leaky_relu call tf.nn.gelu and
     tf.nn.leaky_relu, which round a constant to float32 (tf.layers.FLOAT64_REPLACEMENTS).
+    Their constants get the input's dtype explicitly: Keras-torch's ``convert_to_tensor``
+    makes any Python float, np.float64 included (a float subclass), a floatx tensor.
     """
     name = getattr(spec, "activation", None)
     if dtype == "float64" and name in FLOAT64_REPLACEMENTS:
@@ -62,12 +66,14 @@ def keras_activation(spec: Layer, dtype: str) -> str | Callable:
 
 def _gelu(x):
     """x/2 * (1 + erf(x / sqrt(2)))."""
-    return 0.5 * x * (1.0 + keras.ops.erf(x * keras.ops.convert_to_tensor(np.float64(0.7071067811865476))))
+    return (
+        0.5 * x * (1.0 + keras.ops.erf(x * keras.ops.convert_to_tensor(np.float64(0.7071067811865476), dtype=x.dtype)))
+    )
 
 
 def _gelu_tanh(x):
     """x/2 * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    c, k = (keras.ops.convert_to_tensor(np.float64(v)) for v in (0.7978845608028654, 0.044715))
+    c, k = (keras.ops.convert_to_tensor(np.float64(v), dtype=x.dtype) for v in (0.7978845608028654, 0.044715))
     return 0.5 * x * (1.0 + keras.ops.tanh(c * (x + k * x * x * x)))
 
 
@@ -75,7 +81,9 @@ FLOAT64_REPLACEMENTS: dict[str, Callable[[Layer], Callable]] = {
     "gelu": lambda spec: _gelu,
     "gelu_tanh": lambda spec: _gelu_tanh,
     "leaky_relu": lambda spec: (
-        lambda x: keras.ops.where(x > 0, x, x * keras.ops.convert_to_tensor(np.float64(spec.negative_slope)))
+        lambda x: keras.ops.where(
+            x > 0, x, x * keras.ops.convert_to_tensor(np.float64(spec.negative_slope), dtype=x.dtype)
+        )
     ),
 }
 

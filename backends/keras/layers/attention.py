@@ -28,12 +28,37 @@ class SelfAttention(keras.layers.Layer):
         return self.mha(x, x, use_causal_mask=self.causal, training=training)
 
 
+@keras.saving.register_keras_serializable("netparity")
+class ExplicitSoftmaxMultiHeadAttention(keras.layers.MultiHeadAttention):
+    """keras.layers.MultiHeadAttention that always takes its explicit path (einsum, masked
+    softmax, einsum in keras.ops), never the fused ``ops.dot_product_attention``.
+
+    On JAX the fused path is ``jax.nn.dot_product_attention``, whose softmax is "always
+    carried out in fp32": a float64 model's attention weights would be rounded to float32
+    (3e-8 relative after the attention block of `attention`; docs/semantics.md, Keras engines
+    and JAX). Asking for the attention scores is what selects the explicit path."""
+
+    def _compute_attention(
+        self,
+        query,
+        key,
+        value,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
+        use_causal_mask=False,
+    ):
+        return super()._compute_attention(
+            query, key, value, attention_mask, training, return_attention_scores=True, use_causal_mask=use_causal_mask
+        )
+
+
 @register(L.SelfAttention)
 def self_attention(layer: L.SelfAttention, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
     d = ctx.in_shape[-1]
     key_dim, value_dim = layer.head_dims(d)
     name = ctx.prefix.rstrip(".").replace(".", "_")
-    mha = keras.layers.MultiHeadAttention(
+    mha = ctx.engine.attention_class(ctx.dtype)(
         layer.heads,
         key_dim=key_dim,
         value_dim=value_dim,

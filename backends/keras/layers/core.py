@@ -77,7 +77,7 @@ class Residual(keras.layers.Layer):
 def residual(layer: L.Residual, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
     natives, binders = [], []
     for site in stack(layer.layers, ctx.in_shape, ctx.prefix):
-        native, binder = build_layer(site.layer, Ctx(site.prefix, site.in_shape, ctx.dtype, ctx.recipe))
+        native, binder = build_layer(site.layer, Ctx(site.prefix, site.in_shape, ctx.dtype, ctx.recipe, ctx.engine))
         natives.append(native)
         binders.append(binder)
     return Residual(natives, dtype=ctx.dtype), lambda: [b for binder in binders for b in binder()]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 from netparity.backends.base import Binding
+from netparity.backends.base import find_dropouts as _find
 from netparity.backends.tf.layers import Ctx, TfLayer, register
 from netparity.backends.tf.staging import MaskSlot
-from netparity.backends.tf.staging import find_dropouts as _find
 from netparity.spec import layers as L
 
 
