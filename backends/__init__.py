@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import os
 
-from netparity.backends.base import Backend, BackendUnavailable
+from netparity.backends.base import Backend, BackendBroken, BackendUnavailable, native_stderr_silenced
 
 BACKENDS = ("numpy", "torch", "tf", "jax", "keras", "keras-jax", "keras-torch")
 
@@ -41,6 +41,17 @@ def get_backend(name: str) -> Backend:
     if name not in BACKENDS:
         raise KeyError(f"unknown backend {name!r} (known: {', '.join(BACKENDS)})")
     backend = backend_object(name)
+    reason = installed_reason(name)
+    if reason:  # not installed: skipped
+        raise BackendUnavailable(f"{name}: {reason}")
+    for package in getattr(backend, "requires", ()):
+        try:  # installed but broken: failed, with the import error
+            with native_stderr_silenced():
+                importlib.import_module(package)
+        except Exception as err:
+            raise BackendBroken(
+                f"{name}: {package} is installed but fails to import ({type(err).__name__}: {err})"
+            ) from None
     reason = backend.unavailable()
     if reason:
         raise BackendUnavailable(f"{name}: {reason}")

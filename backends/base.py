@@ -25,6 +25,10 @@ class BackendUnavailable(RuntimeError):
     """The framework behind a backend cannot be imported or used on this machine."""
 
 
+class BackendBroken(BackendUnavailable):
+    """The framework is installed but importing it fails: a failure of that backend, not a skip."""
+
+
 @dataclass
 class Batch:
     """Inputs (and optional targets) already converted to a backend's native form.

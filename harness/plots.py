@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -20,21 +21,29 @@ matplotlib.use("Agg")  # files only: never needs a display
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
-COLORS = {
-    "numpy": "#4c72b0",
-    "torch": "#dd8452",
-    "tf": "#55a868",
-    "keras": "#c44e52",
-    "jax": "#8172b3",
-    "keras-jax": "#937860",
-    "keras-torch": "#da8bc3",
-}
+# Okabe & Ito's colour-blind-safe palette, and a marker per backend so that the lines stay
+# apart in grey print too; backends beyond these take the rest in order
+COLORS = {"numpy": "#0072B2", "torch": "#D55E00", "tf": "#009E73", "keras": "#CC79A7"}
+MARKERS = {"numpy": "o", "torch": "s", "tf": "^", "keras": "D"}
+SPARE_COLORS = ("#E69F00", "#56B4E9", "#000000", "#F0E442")
+SPARE_MARKERS = ("v", "P", "X", "*")
 TIMED_PHASES = ("forward", "train_step")
 
 
-def _color(backend: str) -> str | None:
-    return COLORS.get(backend)
+def _spare(backend: str, table: dict[str, str], spare: tuple[str, ...]) -> str:
+    if backend not in table:
+        table[backend] = spare[sum(1 for b in table if b not in ("numpy", "torch", "tf", "keras")) % len(spare)]
+    return table[backend]
+
+
+def _color(backend: str) -> str:
+    return _spare(backend, COLORS, SPARE_COLORS)
+
+
+def _marker(backend: str) -> str:
+    return _spare(backend, MARKERS, SPARE_MARKERS)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -60,7 +69,9 @@ def loss_curves(
     ref = curves.get(reference)
     for backend, loss in curves.items():
         style = {"lw": 2.4, "alpha": 0.5} if backend == reference else {"lw": 1.0, "ls": "--"}
-        top.plot(np.arange(1, len(loss) + 1), loss, label=backend, color=_color(backend), **style)
+        every = max(len(loss) // 12, 1)  # a few markers tell the overlaid lines apart
+        marker = {"marker": _marker(backend), "markevery": every, "ms": 4}
+        top.plot(np.arange(1, len(loss) + 1), loss, label=backend, color=_color(backend), **style, **marker)
         if ref is not None and backend != reference:
             n = min(len(loss), len(ref))
             rel = np.abs(loss[:n] - ref[:n]) / np.maximum(np.abs(ref[:n]), np.finfo(float).tiny)
@@ -68,7 +79,9 @@ def loss_curves(
             shown = np.isfinite(rel) & (rel > 0)
             exact = int(np.sum(rel == 0))
             label = f"{backend} ({exact}/{n} steps exact)" if exact else backend
-            bottom.plot(steps[shown], rel[shown], ".", ms=3, label=label, color=_color(backend))
+            missing = int(np.sum(~np.isfinite(rel)))  # NaN/inf: never drawn as agreement
+            label += f", {missing} steps not comparable" if missing else ""
+            bottom.plot(steps[shown], rel[shown], _marker(backend), ms=3, label=label, color=_color(backend))
     top.set_ylabel("training loss")
     top.set_yscale("log" if (losses.loss > 0).all() else "linear")
     top.legend(loc="upper right", fontsize=8)
@@ -85,6 +98,7 @@ def loss_curves(
         bottom.legend(fontsize=8, loc="best")
     for ax in (top, bottom):
         ax.grid(True, which="major", alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     return _save(fig, path)
 
 
@@ -109,6 +123,11 @@ def _exact_floor(values: np.ndarray, tolerance: float) -> float:
     return 10.0 ** (np.floor(np.log10(smallest)) - 1)
 
 
+def _shown(values: np.ndarray, floor: float) -> np.ndarray:
+    """Exact 0 drawn at the floor ('exact'); NaN and inf stay gaps, never 'exact'."""
+    return np.where(values == 0, floor, np.where(np.isfinite(values) & (values > 0), values, np.nan))
+
+
 def layer_divergence(layers: pd.DataFrame, tolerance: float, path: Path, reference: str = "") -> Path | None:
     """Max relative difference per layer (activations solid, gradients dashed), log scale."""
     if layers.empty:
@@ -118,15 +137,15 @@ def layer_divergence(layers: pd.DataFrame, tolerance: float, path: Path, referen
     grad_col = "max_rel_grad_diff" if "max_rel_grad_diff" in layers else None
     cols = ["max_rel_diff", *([grad_col] if grad_col else [])]
     floor = _exact_floor(layers[cols].to_numpy(dtype=float).ravel(), tolerance)
+    missing = False
     for backend, g in layers.groupby("backend", sort=False):
         g = g.sort_values("layer_index")
         act = g.max_rel_diff.to_numpy(dtype=float)
-        ax.plot(g.layer_index, np.where(act > 0, act, floor), marker="o", label=backend, color=_color(backend))
+        ax.plot(g.layer_index, _shown(act, floor), marker=_marker(backend), label=backend, color=_color(backend))
+        missing |= bool(np.any(~np.isfinite(act)))
         if grad_col:
             grad = g[grad_col].to_numpy(dtype=float)
-            ax.plot(
-                g.layer_index, np.where(grad > 0, grad, floor), marker="x", ls="--", color=_color(backend), alpha=0.7
-            )
+            ax.plot(g.layer_index, _shown(grad, floor), marker="x", ls="--", color=_color(backend), alpha=0.7)
     ax.axhline(tolerance, color="black", lw=1, ls=":", label=f"tolerance {tolerance:.0e}")
     ax.set_yscale("log")
     ax.set_ylim(bottom=floor / 3)
@@ -136,7 +155,11 @@ def layer_divergence(layers: pd.DataFrame, tolerance: float, path: Path, referen
     ax.set_ylim(bottom, top)
     ax.set_xticks(names.layer_index.to_numpy(), names.layer.tolist(), rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(f"max rel diff to {reference}" if reference else "max rel diff")
-    ax.set_title("per-layer divergence (o activations, x gradients)")
+    ax.set_title("per-layer divergence (markers: activations, x: gradients)")
+    if missing:
+        ax.text(
+            0.01, 0.97, "a gap: not comparable (NaN or shapes differ)", transform=ax.transAxes, va="top", fontsize=7
+        )
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     return _save(fig, path)
@@ -155,7 +178,9 @@ def timing_bars(timings: pd.DataFrame, path: Path) -> Path | None:
         med = rows.median_ms.to_numpy(dtype=float)
         err = np.vstack([med - rows.p10_ms.to_numpy(dtype=float), rows.p90_ms.to_numpy(dtype=float) - med])
         bars = ax.bar(backends, med, yerr=np.maximum(err, 0), capsize=4, color=[_color(b) or "grey" for b in backends])
-        ax.bar_label(bars, labels=[f"{m:.3g}" for m in med], fontsize=7, padding=2)
+        from netparity.harness.report import format_ms  # lazy: report imports this module
+
+        ax.bar_label(bars, labels=[format_ms(m) for m in med], fontsize=7, padding=2)
         finite = med[np.isfinite(med) & (med > 0)]
         if len(finite) and finite.max() / finite.min() > 30:  # frameworks differ by orders of magnitude
             ax.set_yscale("log")
@@ -177,9 +202,15 @@ def write_plots(
     """Every plot that has data, keyed by what it shows; files go into ``out_dir``.
     ``tolerance`` applies to single evaluations (layers), ``trained_tolerance`` to the loss curve."""
     out_dir = Path(out_dir)
-    made = {
-        "loss curves": loss_curves(tables["losses"], reference, out_dir / "loss_curves.png", title, trained_tolerance),
-        "per-layer divergence": layer_divergence(tables["layers"], tolerance, out_dir / "layers.png", reference),
-        "timings": timing_bars(tables["timings"], out_dir / "timings.png"),
-    }
+    # the pictures are a report's, not the terminal's: matplotlib's and NumPy's warnings about
+    # degenerate axes (a constant loss) or NaN in a curve stay out of the console
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        made = {
+            "loss curves": loss_curves(
+                tables["losses"], reference, out_dir / "loss_curves.png", title, trained_tolerance
+            ),
+            "per-layer divergence": layer_divergence(tables["layers"], tolerance, out_dir / "layers.png", reference),
+            "timings": timing_bars(tables["timings"], out_dir / "timings.png"),
+        }
     return {k: v for k, v in made.items() if v is not None}

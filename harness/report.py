@@ -433,13 +433,24 @@ def write_readable(run: RunResult, tables: dict[str, pd.DataFrame], out_dir: Pat
     atomic_write(out_dir / "report.md", text)
 
 
+def format_ms(ms: float) -> str:
+    """Plain milliseconds (harness.plots.format_ms, without importing matplotlib here)."""
+    if pd.isna(ms) or not np.isfinite(ms):
+        return ""
+    return f"{ms:.0f}" if abs(ms) >= 100 else f"{ms:.3g}" if abs(ms) >= 0.01 else f"{ms:.4f}"
+
+
 def console_table(summary: pd.DataFrame) -> str:
     """The summary as a compact, aligned text table."""
     cols = ["backend", "status", "max_rel_output_diff", "max_rel_grad_diff", "max_rel_param_diff", "final_loss"]
-    cols += [c for c in summary.columns if c.startswith("test_") or c == "prediction_agreement"] + ["train_step_ms"]
+    cols += [c for c in summary.columns if c.startswith("test_") or c == "prediction_agreement"]
+    cols += ["train_step_ms"] if summary["train_step_ms"].notna().any() else []  # none: --no-timing
     cols += ["root"] if "root" in summary.columns else []
     view = summary[cols].copy()
     for c in cols[2:]:
+        if c == "train_step_ms":
+            view[c] = view[c].map(format_ms)
+            continue
         fmt = "{:.2e}" if "diff" in c else "{:.10g}" if c == "root" else "{:.4g}"
         view[c] = view[c].map(lambda v, fmt=fmt: "" if pd.isna(v) else fmt.format(v))
     view.columns = [c.replace("max_rel_", "rel_").replace("_diff", "") for c in cols]

@@ -142,24 +142,23 @@ def point_config(config: RunConfig, point: dict[str, Any]) -> RunConfig:
 
 
 def run_ok(result: RunResult) -> bool:
-    """Every backend agrees with the reference, where all diverging together is agreement."""
-    ref = result.results[result.reference]
-    for res in result.results.values():
-        if res.status in AGREEING:
-            continue
-        if res.status == "diverged" and ref.status == "diverged":
-            continue
-        return False
-    return True
+    """Every backend agrees with the reference, where diverging together is agreement
+    (the policy is harness.verdict's)."""
+    return result.verdict(diverging_together_agrees=True).passed
 
 
 def sweep_rows(point: dict[str, Any], result: RunResult, summary: pd.DataFrame) -> list[dict]:
-    together = result.results[result.reference].status == "diverged" and run_ok(result)
+    verdict = result.verdict(diverging_together_agrees=True)
+    together = result.results[result.reference].status == "diverged" and verdict.passed
     rows = []
     for row in summary.to_dict("records"):
         res = result.results[row["backend"]]
-        agreement = "diverged together (agreement)" if together else ("agrees" if run_ok(result) else "disagrees")
-        rows.append({**point, **row, "steps": len(res.losses), "point": point_name(point), "point_verdict": agreement})
+        agreement = "diverged together (agreement)" if together else ("agrees" if verdict.passed else "disagrees")
+        said = verdict.outcomes[row["backend"]].words if row["backend"] in verdict.outcomes else ""
+        rows.append(
+            {**point, **row, "steps": len(res.losses), "point": point_name(point), "point_verdict": agreement}
+            | {"verdict": said}
+        )
     return rows
 
 

@@ -119,7 +119,7 @@ def compare(
             prepare_out_dir(str(out), task.name)
         except ReportError as err:
             raise SpecError(str(err)) from None
-    result = run(task, chosen, config)
+    result = run(task, chosen, config, named=() if backends is None else chosen)
     extra = {
         "rerun": record(source, task, chosen, config),
         "environment": environment(device, threads),

@@ -184,8 +184,8 @@ def parse_backends(text: str | None, reference: str, *, deep: bool = True) -> li
     it only the packages are looked up (isolated runs import the frameworks in their children,
     and a broken install there is still reported as that backend's failure)."""
     check = unavailable_reason if deep else installed_reason
-    if text is None:
-        chosen = [b for b in BACKENDS if check(b) is None]
+    if text is None:  # every known backend: one that cannot run here is reported skipped
+        chosen = list(BACKENDS)
     else:
         chosen = [b.strip() for b in text.split(",") if b.strip()]
         unknown = [b for b in chosen if b not in BACKENDS]
@@ -284,6 +284,11 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
                 )
     if args.model is None and saved is None:
         initial = port_cli.weights_for(args, task)
+    from netparity.spec.recipe import softmax_twice
+
+    warning = softmax_twice(task.model.layers, task.recipe.loss)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     lrs = parse_lrs(args.lr)
     axes = sweep_axes(args.sweep, lrs)
     changes = recipe_changes(args, lr=lrs[0] if len(lrs) == 1 else None)
@@ -401,6 +406,7 @@ def _run(
         progress=bar,
         task_for=native.task_for(task) if native else None,
         params=initial,
+        named=() if args.backends is None else tuple(backends),  # a named backend must not be skipped
     )
     bar.close()
     if native:  # the defaults that differed: in each reason, defaults.csv and spec.json
@@ -410,7 +416,8 @@ def _run(
         atomic_write(out_dir / "defaults.csv", native.frame().to_csv(index=False))
     from netparity.harness.environment import environment
 
-    ok = native.ok(result) if native else result.ok
+    verdict = result.verdict()  # harness.verdict; native.annotate named the explained backends
+    ok = verdict.passed
     source = saved.record["source"] if saved else port_cli.data_source(args) or data_source(args, task_name)
     extra = {
         "defaults": changes.defaults,
@@ -425,6 +432,9 @@ def _run(
     folder.finish()
     if result.interrupted:
         raise Interrupted(interrupted.format(out=out_dir))
+    from netparity.harness.verdict import console_line
+
+    print(console_line(verdict))
     print(console_table(tables["summary"]))
     print(f"report: {out_dir}")
     if saved:

@@ -37,7 +37,7 @@ from netparity.spec.limits import (
     read_regular_file,
 )
 from netparity.spec.model import ModelSpec
-from netparity.spec.recipe import Optimizer, Recipe
+from netparity.spec.recipe import Optimizer, Recipe, output_activation
 from netparity.spec.serialize import model_from_dict, recipe_from_dict
 from netparity.spec.tasks import TaskInstance
 
@@ -170,8 +170,10 @@ def read_csv_data(
     test_fraction: float | None = TEST_FRACTION,
     standardize_rows: bool = True,
     binary: bool = False,
+    vocab: int | None = None,
 ) -> tuple[Dataset, list[str], int]:
-    """Numeric features and one target column from a CSV; a seeded split (``test_fraction``
+    """Numeric features and one target column from a CSV (with ``vocab``: token ids of an
+    Embedding, never standardized, each a whole number in [0, vocab)); a seeded split (``test_fraction``
     of the rows for testing; None: no split, the test set is the training set, every row in
     file order); features (and a regression target) standardized on the training rows unless
     ``standardize_rows`` is false. A ``binary`` target (bce) holds 0/1 and is never scaled.
@@ -186,6 +188,7 @@ def read_csv_data(
         standardize_rows=standardize_rows,
         binary=binary,
         where=path,
+        vocab=vocab,
     )
 
 
@@ -198,6 +201,7 @@ def frame_data(
     test_fraction: float | None = TEST_FRACTION,
     standardize_rows: bool = True,
     binary: bool = False,
+    vocab: int | None = None,
     where: object = "data",
 ) -> tuple[Dataset, list[str], int]:
     """``read_csv_data`` on a pandas DataFrame already in memory (``where`` names it in errors)."""
@@ -264,6 +268,8 @@ def frame_data(
         raise SpecError(
             f"--data {shown(path)}: bce needs a 0/1 target; column {quoted(target)} holds {y[row]!r} (data row {row + 1})"
         )
+    if vocab is not None:  # token ids: checked, never standardized
+        x, standardize_rows = token_ids(x, features, vocab, path), False
     if test_fraction is None:
         x_tr, x_te, y_tr, y_te = x, x, y, y
     else:
@@ -323,6 +329,19 @@ def column_list(names, limit: int = 10) -> str:
     names = list(names)
     shown_names = ", ".join(quoted(str(n), 40) for n in names[:limit])
     return shown_names + (f", ... ({len(names)} columns)" if len(names) > limit else "")
+
+
+def token_ids(x: np.ndarray, features: list[str], vocab: int, path: object) -> np.ndarray:
+    """The feature columns as int64 token ids for an Embedding of ``vocab`` rows; a value that
+    is not a whole number in [0, vocab) is refused with its column and data row."""
+    bad = (x != np.round(x)) | (x < 0) | (x >= vocab)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise SpecError(
+            f"--data {path}: column {features[col]!r} holds {x[row, col]:g}, not a token id of the "
+            f"Embedding (a whole number in [0, {vocab})) (data row {row + 1})"
+        )
+    return x.astype(np.int64)
 
 
 def synthetic_data(model: ModelSpec, classification: bool, seed: int, binary: bool = False) -> Dataset:
@@ -403,9 +422,13 @@ def custom_task(
     if data_path is not None:
         if not target:
             raise SpecError("--data needs --target COLUMN (the column to predict)")
+        first = (raw.get("layers") or [{}])[0] if isinstance(raw.get("layers"), list) else {}
+        vocab = first.get("vocab") if isinstance(first, dict) and first.get("type") == "Embedding" else None
+        vocab = vocab if isinstance(vocab, int) and not isinstance(vocab, bool) and vocab > 0 else None
         data, features, n_classes = read_csv_data(
             data_path,
             target,
+            vocab=vocab,
             classification=classification,
             seed=seed,
             test_fraction=None if split is None else 1 - split,
@@ -442,7 +465,14 @@ def custom_task(
             raise SpecError(
                 f"the model's output shape {out} does not match the {what} column {quoted(target)}; want {wanted}"
             )
-    else:
+    if classification and out[0] < 2:  # softmax over one unit is 1 whatever the model does
+        raise SpecError("cross_entropy needs at least two output units (one per class), got 1")
+    if classification and not recipe.loss.from_logits and output_activation(model.layers) != "softmax":
+        raise SpecError(
+            "cross_entropy with from_logits false needs probabilities: end the model in softmax "
+            f"(its last activation is {output_activation(model.layers)})"
+        )
+    if data_path is None:
         cut = int(SYNTHETIC_ROWS * (1 - TEST_FRACTION))  # sized before the stand-in data is drawn
         check_memory(model, cut, SYNTHETIC_ROWS - cut, recipe.batch_size, recipe.epochs)
         data = synthetic_data(model, classification, seed, binary)

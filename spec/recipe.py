@@ -269,7 +269,9 @@ class Loss:
                    is this divided by beta)
     bce:           -(y*log(p) + (1 - y)*log(1 - p)), p = sigmoid(z) (from_logits) or p = z
     cross_entropy: per row -sum_k q_k*log(softmax(z)_k), q = (1 - s)*onehot(y) + s/K with
-                   s = label_smoothing (integer labels y, K classes)
+                   s = label_smoothing (integer labels y, K classes); with from_logits false
+                   the output is already probabilities (the model ends in softmax):
+                   -log(z[y])
 
     Written as a string ("mse") or an object ({"name": "huber", "delta": 2.0}).
     """
@@ -322,13 +324,35 @@ class Loss:
         _finite(f"loss {self.name}", "delta", self.delta, 0.0, strict=True)
         if self.delta != 1.0 and self.name != "huber":
             raise SpecError(f"delta applies to huber only, not {self.name}")
-        if not self.from_logits and self.name != "bce":
-            raise SpecError(f"from_logits applies to bce only, not {self.name}")
+        if not self.from_logits and self.name not in ("bce", "cross_entropy"):
+            raise SpecError(f"from_logits applies to bce and cross_entropy only, not {self.name}")
+        if not self.from_logits and self.label_smoothing:
+            raise SpecError("label_smoothing needs logits (from_logits true)")
         _finite(f"loss {self.name}", "label_smoothing", self.label_smoothing, 0.0)
         if self.label_smoothing and self.name != "cross_entropy":
             raise SpecError(f"label_smoothing applies to cross_entropy only, not {self.name}")
         if self.label_smoothing > 1:
             raise SpecError(f"label_smoothing must be in [0, 1], got {quoted(self.label_smoothing)}")
+
+
+def output_activation(layers: tuple) -> str | None:
+    """The activation the model's last layer ends in (a Dense/Conv2D activation or an
+    Activation layer), or None."""
+    if not layers:
+        return None
+    last = layers[-1]
+    return last.name if last.kind == "activation" else getattr(last, "activation", None)
+
+
+def softmax_twice(layers: tuple, loss: Loss) -> str:
+    """The warning for a model that ends in softmax under a loss that applies softmax itself
+    (empty when there is nothing to warn about)."""
+    if output_activation(layers) == "softmax" and loss.name == "cross_entropy" and loss.from_logits:
+        return (
+            "the model ends in softmax and cross_entropy takes logits, so softmax is applied twice; "
+            'for probabilities use "loss": {"name": "cross_entropy", "from_logits": false}'
+        )
+    return ""
 
 
 @dataclass(frozen=True)

@@ -517,7 +517,7 @@ def test_a_file_grown_past_the_cap_after_stat_is_still_refused(tmp_path: Path, m
 
 def test_a_semicolon_separated_csv_is_detected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "d.csv").write_text(CSV.replace(",", ";"))
-    argv = ["--data", str(tmp_path / "d.csv"), "--target", "y", "--backends", "numpy", "--no-isolate"]
+    argv = ["--data", str(tmp_path / "d.csv"), "--target", "y", "--backends", "numpy,torch", "--no-isolate"]
     status = compare.main([*argv, "--dtype", "float64", "--no-timing", "--epochs", "1", "--out", str(tmp_path / "o")])
     assert status == 0, capsys.readouterr().err
     assert "numpy" in (tmp_path / "o" / "summary.csv").read_text()
@@ -542,7 +542,7 @@ def test_the_largest_seed_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "--seed",
         str(2**32 - 1),
     ]
-    argv += ["--backends", "numpy", "--no-isolate", "--dtype", "float64", "--no-timing", "--epochs", "1"]
+    argv += ["--backends", "numpy,torch", "--no-isolate", "--dtype", "float64", "--no-timing", "--epochs", "1"]
     assert compare.main([*argv, "--out", str(tmp_path / "o")]) == 0, capsys.readouterr().err
 
 

@@ -58,7 +58,7 @@ def test_regression_float64_end_to_end(tmp_path: Path) -> None:
 
 
 def test_default_out_folder_is_fresh(tmp_path: Path) -> None:
-    args = ("--task", "regression", "--backends", "numpy", "--epochs", "1", "--no-timing")
+    args = ("--task", "regression", "--backends", "numpy,torch", "--epochs", "1", "--no-timing", "--no-isolate")
     first, second = cli(*args, cwd=tmp_path), cli(*args, cwd=tmp_path)
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
     runs = sorted((tmp_path / "reports").iterdir())

@@ -11,6 +11,10 @@ from netparity.gradcheck import check_layer
 LAYER_CASES = [
     ("conv_valid", L.Conv2D(3, 3), (5, 6, 2)),
     ("conv_same_relu", L.Conv2D(4, 3, padding="same", activation="tanh"), (5, 5, 2)),
+    # filters <= channels at stride 1: the input gradient as one full correlation (issue 18)
+    ("conv_same_correlation", L.Conv2D(2, 3, padding="same", activation="tanh"), (5, 6, 3)),
+    ("conv_same_correlation_even_kernel", L.Conv2D(3, (2, 4), padding="same"), (5, 6, 3)),
+    ("conv_valid_correlation", L.Conv2D(2, (2, 3)), (5, 6, 4)),
     ("conv_same_stride2_even_kernel", L.Conv2D(3, 2, stride=2, padding="same"), (5, 7, 2)),
     ("conv_same_stride2_kernel4", L.Conv2D(2, 4, stride=2, padding="same", use_bias=False), (6, 5, 3)),
     ("conv_valid_stride2_rect", L.Conv2D(2, (3, 2), stride=2), (7, 6, 1)),

@@ -22,7 +22,7 @@ class SparseLabelSmoothingCrossentropy(keras.losses.CategoricalCrossentropy):
         return super().call(labels, y_pred)
 
 
-def make_loss(loss: Loss, f: Callable[[float], float]) -> keras.losses.Loss:
+def make_loss(loss: Loss, f: Callable[[float], float], ends_in_softmax: bool = False) -> keras.losses.Loss:
     """mse: MeanSquaredError; mae: MeanAbsoluteError; huber: Huber(delta) (torch's HuberLoss,
     not SmoothL1Loss); bce: BinaryCrossentropy(from_logits) (on probabilities Keras clips p to
     [1e-7, 1 - 1e-7], and takes the logits back when p comes straight from a sigmoid);
@@ -36,13 +36,30 @@ def make_loss(loss: Loss, f: Callable[[float], float]) -> keras.losses.Loss:
         return keras.losses.Huber(delta=f(loss.delta))
     if loss.name == "bce":
         return keras.losses.BinaryCrossentropy(from_logits=loss.from_logits)
+    if not loss.from_logits:  # on a final softmax Keras takes its logits: the exact -log p[label]
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=False)
     if loss.label_smoothing:
         return SparseLabelSmoothingCrossentropy(from_logits=True, label_smoothing=f(loss.label_smoothing))
+    if ends_in_softmax:
+        return OutputAsGivenCrossentropy(from_logits=True)
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+class OutputAsGivenCrossentropy(keras.losses.SparseCategoricalCrossentropy):
+    """Cross-entropy on logits of the model's output exactly as given. On a final softmax,
+    Keras's own loss notices the Softmax op and takes its input instead, whatever
+    ``from_logits`` says (keras/src/backend/tensorflow/nn.py ``_get_logits``): the spec
+    means softmax applied twice, so the output passes through an exact ``+ 0`` first (a new
+    tensor of another op, on every Keras backend)."""
+
+    def call(self, y_true, y_pred):
+        return super().call(y_true, keras.ops.add(y_pred, keras.ops.zeros_like(y_pred)))
 
 
 def describe_loss(fn: keras.losses.Loss) -> str:
     cls = type(fn)
+    if cls is OutputAsGivenCrossentropy:
+        return "keras subclass OutputAsGivenCrossentropy of keras.losses.SparseCategoricalCrossentropy (output + 0)"
     if cls.__module__ == __name__:
         return f"keras subclass {cls.__name__} of keras.losses.CategoricalCrossentropy"
     return f"keras.losses.{cls.__name__}"

@@ -4,6 +4,8 @@ gradients, the step, Dropout masks) is in backends/keras/engines."""
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 from netparity.backends.base import Batch, Binding
@@ -14,7 +16,11 @@ from netparity.backends.keras.losses import describe_loss, make_loss
 from netparity.backends.keras.optim import describe, epoch_callback, floatx, make_optimizer
 from netparity.spec.dropout import check_mask_names
 from netparity.spec.model import ModelSpec
-from netparity.spec.recipe import Recipe
+from netparity.spec.recipe import Recipe, output_activation
+
+# a model without trainable weights (pooling and Flatten) is valid: nothing is trained, and
+# forward and loss are compared; Keras says so on every train_on_batch
+warnings.filterwarnings("ignore", message="The model does not have any trainable weights")
 
 
 class KerasModel:
@@ -48,7 +54,7 @@ class KerasModel:
             self.dropouts = find_dropouts(natives)
             self._load(params)
             f = np.float64 if dtype == "float64" else float
-            self.loss_fn = make_loss(recipe.loss, f)
+            self.loss_fn = make_loss(recipe.loss, f, output_activation(spec.layers) == "softmax")
             self.optimizer = make_optimizer(recipe.optimizer, dtype, recipe.lr_schedule, recipe.clip)
             self.net.compile(optimizer=self.optimizer, loss=self.loss_fn, jit_compile=engine.jit_compile)
         self.implementation = {

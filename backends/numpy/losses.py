@@ -63,6 +63,15 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray, smoothing: float = 0.0
     return float(loss), (exp / total - q) / n
 
 
+def cross_entropy_on_probabilities(p: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """L = mean(-log p[label]); dL/dp = -1 / (n p[label]) at the label, 0 elsewhere."""
+    n, rows = len(p), np.arange(len(p))
+    picked = p[rows, labels]
+    d = np.zeros_like(p)
+    d[rows, labels] = -1.0 / (n * picked)
+    return float(np.mean(-np.log(picked))), d
+
+
 LOSSES: dict[str, LossFn] = {"mse": mse, "cross_entropy": cross_entropy}
 
 
@@ -76,4 +85,6 @@ def make_loss(loss: Loss) -> LossFn:
         return lambda out, y: huber(out, y, loss.delta)
     if loss.name == "bce":
         return bce_logits if loss.from_logits else bce_probabilities
+    if not loss.from_logits:
+        return cross_entropy_on_probabilities
     return lambda out, y: cross_entropy(out, y, loss.label_smoothing)

@@ -38,6 +38,11 @@ def make_loss(loss: Loss) -> tuple[LossFn, str]:
             "tf ops (y log p + (1-y) log(1-p))",
         )
     s = loss.label_smoothing
+    if not loss.from_logits:  # probabilities (the model ends in softmax)
+        return (
+            lambda p, y: -tf.reduce_mean(tf.math.log(tf.gather(p, y, axis=1, batch_dims=1))),
+            "tf ops (-log p[label])",
+        )
     if not s:
         return (
             lambda z, y: tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z)),

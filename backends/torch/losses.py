@@ -26,4 +26,6 @@ def make_loss(loss: Loss) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.
             return F.binary_cross_entropy_with_logits, "F.binary_cross_entropy_with_logits"
         return F.binary_cross_entropy, "F.binary_cross_entropy"
     s = loss.label_smoothing
+    if not loss.from_logits:  # probabilities: torch's nll_loss of their log
+        return (lambda p, labels: F.nll_loss(torch.log(p), labels)), "F.nll_loss(torch.log(p))"
     return partial(F.cross_entropy, label_smoothing=s), f"F.cross_entropy(label_smoothing={s})"

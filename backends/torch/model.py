@@ -32,11 +32,15 @@ class TorchModel:
         self.l2_params = unique_natives(self.bindings, lambda b: b.trainable and l2_applies(b.name))
         self.trainable = trainable
         self.loss_fn, loss_name = make_loss(recipe.loss)
-        self.optimizer = make_optimizer(recipe.optimizer, trainable)
-        self.scheduler, schedule_name = make_scheduler(recipe.lr_schedule, self.optimizer)
+        # a model without trainable parameters (pooling and Flatten, a lone Activation) still
+        # runs: nothing is trained, and forward and loss are compared
+        self.optimizer = make_optimizer(recipe.optimizer, trainable) if trainable else None
+        self.scheduler, schedule_name = None, ""
+        if self.optimizer is not None:
+            self.scheduler, schedule_name = make_scheduler(recipe.lr_schedule, self.optimizer)
         self.implementation = {
             "layers": "torch.nn",
-            "optimizer": describe(self.optimizer),
+            "optimizer": describe(self.optimizer) if self.optimizer else "none (no trainable parameters)",
             "loss": loss_name,
             **replacements(spec, self.dtype, self.device),
         }
@@ -65,7 +69,10 @@ class TorchModel:
             xt = torch.as_tensor(NCHW.to_native(x) if x.ndim == 4 else x, dtype=self.dtype)
         yt = None
         if y is not None:
-            yt = torch.as_tensor(np.asarray(y), dtype=torch.int64 if self.recipe.loss.integer_targets else self.dtype)
+            if self.recipe.loss.integer_targets:
+                yt = torch.as_tensor(np.asarray(y), dtype=torch.int64)
+            else:  # an image-shaped target is held NCHW, as the output it is compared with
+                yt = torch.as_tensor(self._native(np.asarray(y)), dtype=self.dtype)
             yt = yt.to(self.device)
         masks = masks or {}
         check_mask_names(masks, self.dropouts, "torch")
@@ -112,11 +119,12 @@ class TorchModel:
         return loss
 
     def loss_and_grads(self, batch: Batch) -> tuple[float, dict[str, np.ndarray]]:
-        self.optimizer.zero_grad(set_to_none=True)
+        self.net.zero_grad(set_to_none=True)
         loss = self.loss_tensor(batch)
-        loss.backward()
+        if loss.requires_grad:  # False without trainable parameters
+            loss.backward()
         grads = {b.name: self._read(b, b.native.grad) for b in self.bindings if b.trainable}
-        self.optimizer.zero_grad(set_to_none=True)
+        self.net.zero_grad(set_to_none=True)
         return float(loss.item()), grads
 
     def start_epoch(self, epoch: int) -> None:
@@ -126,11 +134,15 @@ class TorchModel:
 
     def learning_rate(self) -> float:
         """The learning rate the next train_step uses (the optimizer's, as the scheduler set it)."""
+        if self.optimizer is None:
+            return float(self.recipe.optimizer.lr)
         return float(self.optimizer.param_groups[0]["lr"])
 
     def train_step(self, batch: Batch) -> float:
-        self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss_tensor(batch)
+        if self.optimizer is None:
+            return float(loss.item())
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.recipe.clip is not None:
             clip_gradients(self.recipe.clip, self.trainable)

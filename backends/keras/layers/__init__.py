@@ -53,8 +53,8 @@ def keras_activation(spec: Layer, dtype: str) -> str | Callable:
     makes any Python float, np.float64 included (a float subclass), a floatx tensor.
     """
     name = getattr(spec, "activation", None)
-    if dtype == "float64" and name in FLOAT64_REPLACEMENTS:
-        return FLOAT64_REPLACEMENTS[name](spec)
+    if dtype == "float64" and name in float64_replacements():
+        return float64_replacements()[name](spec)
     if name == "gelu":  # keras.activations.gelu defaults to the exact form (keras.ops.gelu does not)
         return functools.partial(keras.activations.gelu, approximate=False)
     if name == "gelu_tanh":
@@ -88,6 +88,24 @@ FLOAT64_REPLACEMENTS: dict[str, Callable[[Layer], Callable]] = {
 }
 
 
+def _hard_sigmoid(x):
+    """relu6(x + 3) / 6, by autograd: Keras-torch's hard_sigmoid is torch's Hardsigmoid, whose
+    backward multiplies by a float32 1/6 (3e-8 relative in float64; docs/semantics.md §14)."""
+    three, six = (keras.ops.convert_to_tensor(np.float64(v), dtype=x.dtype) for v in (3.0, 6.0))
+    return keras.ops.relu6(x + three) / six
+
+
+#: float64 replacements needed on one Keras engine only
+ENGINE_FLOAT64_REPLACEMENTS: dict[str, dict[str, Callable[[Layer], Callable]]] = {
+    "torch": {"hard_sigmoid": lambda spec: _hard_sigmoid},
+}
+
+
+def float64_replacements() -> dict[str, Callable[[Layer], Callable]]:
+    """FLOAT64_REPLACEMENTS plus those of the engine this process runs Keras on."""
+    return {**FLOAT64_REPLACEMENTS, **ENGINE_FLOAT64_REPLACEMENTS.get(keras.config.backend(), {})}
+
+
 def replacements(spec, dtype: str) -> dict[str, str]:
     """``implementation`` entries for what runs in named replacements rather than Keras's own
     layers: FLOAT64_REPLACEMENTS in float64, and the two-bias LSTM cell."""
@@ -98,7 +116,7 @@ def replacements(spec, dtype: str) -> dict[str, str]:
         notes.update(
             {
                 f"activation {name}": "its formula in float64 keras.ops (the stock op rounds a constant to float32)"
-                for name in FLOAT64_REPLACEMENTS
+                for name in float64_replacements()
                 if name in used
             }
         )

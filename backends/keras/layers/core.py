@@ -62,6 +62,10 @@ class Residual(keras.layers.Layer):
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
 
+    def compute_output_shape(self, input_shape):
+        """x + f(x) has x's shape (an outer Residual asks while building its inner stack)."""
+        return input_shape
+
     def call(self, x, training=None):
         y = x
         for layer in self.inner:

@@ -28,15 +28,23 @@ class BatchNormBiased(nn.BatchNorm2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3:  # (N, T, C) -> (N, C, T) and back
-            return self.forward(x.transpose(1, 2)).transpose(1, 2)
+            return self._channels_first(x.transpose(1, 2)).transpose(1, 2)
+        return self._channels_first(x)
+
+    def _channels_first(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalize ``x`` with its channels at dim 1."""
         if not self.training:
             return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        dims = [d for d in range(x.dim()) if d != 1]
         with torch.no_grad():
-            dims = [d for d in range(x.dim()) if d != 1]
             var, mean = torch.var_mean(x, dim=dims, correction=0)
             m = self.keras_momentum
             self.running_mean.copy_(self.running_mean * m + mean * (1.0 - m))
             self.running_var.copy_(self.running_var * m + var * (1.0 - m))
+        if x.numel() == x.shape[1]:  # one value per channel (a last batch of one row): F.batch_norm refuses it
+            shape = [1, -1] + [1] * (x.dim() - 2)
+            var, mean = torch.var_mean(x, dim=dims, correction=0, keepdim=True)
+            return (x - mean) * torch.rsqrt(var + self.eps) * self.weight.view(shape) + self.bias.view(shape)
         return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
 
 

@@ -63,7 +63,17 @@ def lstm(layer: L.LSTM, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
     return LSTM(native, layer.return_sequences), binds
 
 
+class ChannelsLastLayerNorm(nn.LayerNorm):
+    """nn.LayerNorm over the channels of an image too: torch holds images NCHW, where the
+    last axis is the width, so a 4-D input is normalized channels-last and permuted back."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return super().forward(x)
+
+
 @register(L.LayerNorm)
 def layer_norm(layer: L.LayerNorm, ctx: Ctx) -> tuple[nn.Module, list[Binding]]:
-    native = nn.LayerNorm(ctx.in_shape[-1], eps=layer.epsilon, dtype=ctx.dtype, device=ctx.device)
+    native = ChannelsLastLayerNorm(ctx.in_shape[-1], eps=layer.epsilon, dtype=ctx.dtype, device=ctx.device)
     return native, [bind(ctx, "gamma", native.weight), bind(ctx, "beta", native.bias)]
