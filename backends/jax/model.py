@@ -35,6 +35,12 @@ def make_loss(loss: Loss) -> tuple[Callable[[jax.Array, jax.Array], jax.Array], 
             lambda p, y: jnp.mean(-(y * jnp.log(p) + (1 - y) * jnp.log1p(-p))),
             "jnp mean(-(y log p + (1-y) log(1-p)))",
         )
+    if not loss.from_logits:  # the model ends in softmax: -log p[label]
+
+        def on_probabilities(p: jax.Array, labels: jax.Array) -> jax.Array:
+            return jnp.mean(-jnp.log(jnp.take_along_axis(p, labels[:, None], axis=-1)))
+
+        return on_probabilities, "jnp mean(-log p[label])"
     if loss.label_smoothing:
         s = loss.label_smoothing
 
