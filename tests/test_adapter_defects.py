@@ -73,16 +73,11 @@ CASES = {  # name: (spec, rows); 25 rows in batches of 8 leave a last batch of o
 }
 
 
-NO_TRAINABLE = ("a lone Activation", "pooling and Flatten (no trainable parameters)")
-
-
 @pytest.mark.parametrize("backend", FRAMEWORK_BACKENDS)
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_valid_spec_agrees(backend: str, case: str, request: pytest.FixtureRequest) -> None:
+def test_valid_spec_agrees(backend: str, case: str) -> None:
     require(backend)
     spec, rows = CASES[case]
-    if backend == "keras-torch" and case in NO_TRAINABLE:  # issue 16's new adapter, not fixed here
-        request.applymarker(pytest.mark.xfail(strict=True, reason="keras-torch: loss without grad_fn"))
     model = model_from_dict(spec)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, *model.input_shape))

@@ -73,11 +73,8 @@ def _data(in_shape: tuple[int, ...], n: int = 48, seed: int = 4) -> tuple[np.nda
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("backend", backend_params(FRAMEWORK_BACKENDS))
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_layer_parity(backend: str, dtype: str, case: str, request: pytest.FixtureRequest) -> None:
+def test_layer_parity(backend: str, dtype: str, case: str) -> None:
     require(backend)
-    if backend == "keras-torch" and case.startswith("avg_pool") and case.endswith(("_same", "_same_pair")):
-        reason = "Keras on torch: AveragePooling 'same' is 0.15-0.37 off TF's rule (docs/semantics.md, issue 16)"
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     in_shape, layers = CASES[case]
     x, y = _data(in_shape)
     spec = ModelSpec(in_shape, (*layers, L.Flatten(), L.Dense(3)))

@@ -45,13 +45,17 @@ class TorchEngine:
         loss = model.loss_fn(batch.y, out)
         if model.net.losses:  # regularization penalties, as fit() adds them
             loss = loss + sum(model.net.losses)
-        loss.backward()
+        if loss.requires_grad:  # a model without trainable parameters has nothing to differentiate
+            loss.backward()
         grads = [torch.zeros_like(v.value) if v.value.grad is None else v.value.grad.detach() for v in trainable]
         for v in trainable:
             v.value.grad = None
         return float(loss.detach()), grads
 
     def train_step(self, model, batch: Batch) -> float:
+        if not model.net.trainable_variables:  # train_on_batch would call backward() on a constant
+            with torch.no_grad():
+                return float(model.loss_fn(batch.y, model.net(batch.x, training=True)))
         return float(model.net.train_on_batch(batch.x, batch.y))
 
     def to_numpy(self, value) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 from netparity.backends.keras.layers import Binder, Ctx, keras_activation, register, regularizer
+from netparity.backends.keras.layers.conv import AveragePoolingTFSame
 from netparity.spec import layers as L
 
 
@@ -39,6 +40,8 @@ def max_pool1d(layer: L.MaxPool1D, ctx: Ctx) -> tuple[keras.layers.Layer, Binder
 
 @register(L.AvgPool1D)
 def avg_pool1d(layer: L.AvgPool1D, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
+    if layer.padding == "same" and ctx.engine.name == "torch":
+        return AveragePoolingTFSame((layer.pool,), (layer.step,), ctx.in_shape[:-1], dtype=ctx.dtype), list
     pool = keras.layers.AveragePooling1D(layer.pool, strides=layer.step, padding=layer.padding, dtype=ctx.dtype)
     return pool, list
 
