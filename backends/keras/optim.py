@@ -201,14 +201,37 @@ class CoupledDecay:
         super().update_step(g, variable, learning_rate)
 
 
+class CoupledDecayParallel:
+    """Mixin for Keras on torch: Keras swaps its stock optimizers for torch._foreach versions
+    whose ``_parallel_update_step`` never calls ``update_step``, so the decay joins the
+    gradients there. (A subclass of the stock class is not swapped and runs the generic
+    update_step, whose ``ops.cast(self.rho, ...)`` rounds each hyper-parameter through
+    float32 on that engine: 2.5e-9 relative after 100 float64 steps.)"""
+
+    def __init__(self, *args, coupled_decay: float, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.coupled_decay = coupled_decay
+
+    def _parallel_update_step(self, grads, variables, learning_rate):
+        grads = [g + _const(self.coupled_decay, v) * v.value for g, v in zip(grads, variables, strict=True)]
+        super()._parallel_update_step(grads, variables, learning_rate)
+
+
 _COUPLED: dict[type, type] = {}
 
 
 def coupled(base: type) -> type:
-    """The CoupledDecay subclass of a Keras optimizer class (one class per base)."""
+    """The CoupledDecay subclass of a Keras optimizer class (one class per base and engine)."""
+    mixin = CoupledDecay
+    if keras.config.backend() == "torch":
+        from keras.src.backend.torch.optimizers.torch_optimizer import TorchOptimizer
+
+        swapped = type(TorchOptimizer.__new__(base))  # the torch._foreach class Keras would build
+        if hasattr(swapped, "_parallel_update_step"):
+            base, mixin = swapped, CoupledDecayParallel
     if base not in _COUPLED:
-        doc = f"{base.__name__} with coupled weight decay (g += wd*p), see CoupledDecay."
-        _COUPLED[base] = type(f"CoupledDecay{base.__name__}", (CoupledDecay, base), {"__doc__": doc})
+        doc = f"{base.__name__} with coupled weight decay (g += wd*p), see {mixin.__name__}."
+        _COUPLED[base] = type(f"CoupledDecay{base.__name__}", (mixin, base), {"__doc__": doc})
     return _COUPLED[base]
 
 
