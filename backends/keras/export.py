@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 from netparity.backends.base import Binding
+from netparity.backends.keras.engines import engine_for
 from netparity.backends.keras.layers import Ctx, build_layer
 from netparity.backends.keras.layout import attention_layout
 from netparity.spec import layers as L
@@ -78,7 +79,8 @@ def _apply(layer: L.Layer, x, prefix: str, shape: tuple[int, ...], dtype: str) -
         if stock is not None:  # the layer without its activation, then a stock activation layer
             y, binders = _apply(dataclasses.replace(layer, activation=None), x, prefix, shape, dtype)
             return stock(y), binders
-    native, binder = build_layer(layer, Ctx(prefix, shape, dtype, Recipe()))
+    engine = engine_for(keras.config.backend())  # the engine this process runs Keras on
+    native, binder = build_layer(layer, Ctx(prefix, shape, dtype, Recipe(), engine))
     return native(x), [binder]
 
 
