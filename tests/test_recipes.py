@@ -322,7 +322,7 @@ def test_loss_string_and_object_forms() -> None:
         ({"name": "huber", "beta": 1.0}, "unknown field"),
         ({"name": "mse", "delta": 2.0}, "delta applies to huber only"),
         ({"name": "cross_entropy", "label_smoothing": 1.5}, "label_smoothing must be in"),
-        ({"name": "mae", "from_logits": False}, "from_logits applies to bce only"),
+        ({"name": "mae", "from_logits": False}, "from_logits applies to bce and cross_entropy only"),
         ({"name": "hinge"}, "unknown loss 'hinge'"),
         ({"delta": 1.0}, "loss must be a name or an object"),
         (3, "loss must be a name or an object"),
@@ -392,7 +392,7 @@ def test_split_and_standardize_flags(tmp_path) -> None:
     args = ["--data", str(path), "--target", "y", "--split", "none", "--no-standardize", "--lr", "1e-4"]
     args += [
         "--backends",
-        "numpy",
+        "numpy,torch",
         "--dtype",
         "float64",
         "--no-timing",
