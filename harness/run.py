@@ -265,27 +265,29 @@ def train_epochs(
     scheduled = getattr(model, "learning_rate", None) is not None
     fixed_lr = None if scheduled else learning_rate(model, recipe)
     done, train_step, isfinite = 0, model.train_step, math.isfinite
-    for epoch in range(epochs):
-        batches = first if epoch == 0 else batches_of(epoch)
-        start_epoch(model, epoch)
-        for batch in batches:
-            if scheduled:
-                lrs[done] = learning_rate(model, recipe)  # the rate this step uses, read before it moves on
-            loss = train_step(batch)
-            losses[done] = loss
-            done += 1
-            if not isfinite(loss):
-                step = (done - 1) % per_epoch
-                result.status, result.reason = "diverged", f"loss became {loss} at epoch {epoch}, step {step}"
+    try:  # the steps done before a crash are kept: the report shows how far it got
+        for epoch in range(epochs):
+            batches = first if epoch == 0 else batches_of(epoch)
+            start_epoch(model, epoch)
+            for batch in batches:
+                if scheduled:
+                    lrs[done] = learning_rate(model, recipe)  # the rate this step uses, read before it moves on
+                loss = train_step(batch)
+                losses[done] = loss
+                done += 1
+                if not isfinite(loss):
+                    step = (done - 1) % per_epoch
+                    result.status, result.reason = "diverged", f"loss became {loss} at epoch {epoch}, step {step}"
+                    break
+                if progress:
+                    progress(result.backend, done, len(losses))
+            if result.status == "diverged":
                 break
-            if progress:
-                progress(result.backend, done, len(losses))
-        if result.status == "diverged":
-            break
-    epoch_of = np.repeat(np.arange(epochs), per_epoch)[:done].tolist()
-    step_of = np.tile(np.arange(per_epoch), epochs)[:done].tolist()
-    result.losses = list(zip(epoch_of, step_of, map(float, losses[:done]), strict=True))
-    result.lrs = lrs[:done] if scheduled else [fixed_lr] * done
+    finally:
+        epoch_of = np.repeat(np.arange(epochs), per_epoch)[:done].tolist()
+        step_of = np.tile(np.arange(per_epoch), epochs)[:done].tolist()
+        result.losses = list(zip(epoch_of, step_of, map(float, losses[:done]), strict=True))
+        result.lrs = lrs[:done] if scheduled else [fixed_lr] * done
 
 
 def time_model(
