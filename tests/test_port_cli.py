@@ -106,7 +106,7 @@ def test_keras_model_file_runs_on_every_backend(tmp_path: Path) -> None:
 
 def test_weights_npz_starts_any_spec_from_given_parameters(tmp_path: Path) -> None:
     base = ("--spec", "examples/iris_mlp.yaml", "--data", "examples/iris.csv", "--target", "species")
-    common = (*base, "--loss", "cross_entropy", "--backends", "numpy", "--no-timing", "--epochs", "2")
+    common = (*base, "--loss", "cross_entropy", "--backends", "numpy,torch", "--no-timing", "--epochs", "2")
     assert main([*common, "--out", str(tmp_path / "a")]) == 0
     first = tmp_path / "a" / "params_trained.npz"
     assert main([*common, "--out", str(tmp_path / "b"), "--weights", str(first)]) == 0
