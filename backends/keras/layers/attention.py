@@ -58,7 +58,12 @@ def self_attention(layer: L.SelfAttention, ctx: Ctx) -> tuple[keras.layers.Layer
     d = ctx.in_shape[-1]
     key_dim, value_dim = layer.head_dims(d)
     name = ctx.prefix.rstrip(".").replace(".", "_")
-    mha = ctx.engine.attention_class(ctx.dtype)(
+    cls = ctx.engine.attention_class(ctx.dtype)
+    if ctx.engine.name == "jax" and value_dim != key_dim:
+        # Keras-jax's fused jax.nn.dot_product_attention path reshapes the output with the key
+        # head size and fails when value_dim differs ("cannot reshape array of shape (48, 5, 3, 1, 5)")
+        cls = ExplicitSoftmaxMultiHeadAttention
+    mha = cls(
         layer.heads,
         key_dim=key_dim,
         value_dim=value_dim,
