@@ -370,7 +370,12 @@ def test_fuzz_through_the_cli(tmp_path: Path) -> None:
 
 def test_sweep_through_the_api(tmp_path: Path) -> None:
     result = netparity.sweep(
-        "roots", {"lr": [0.01], "epochs": [5, 10]}, backends="numpy,torch", isolate=False, timing=False, out=tmp_path / "s"
+        "roots",
+        {"lr": [0.01], "epochs": [5, 10]},
+        backends="numpy,torch",
+        isolate=False,
+        timing=False,
+        out=tmp_path / "s",
     )
     assert result.ok and list(result.table.epochs) == [5, 5, 10, 10] and list(result.table.steps) == [5, 5, 10, 10]
 
