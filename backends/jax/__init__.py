@@ -31,6 +31,20 @@ def enable_float64(dtype: str) -> None:
         jax.config.update("jax_enable_x64", True)
 
 
+def prepare_process(dtype: str, device: str) -> None:
+    """JAX set up for a run, by the jax backend and Keras on JAX alike: the GPU the device
+    names must exist, float64 switched on where asked, TF32 off (comparisons need full float32)."""
+    import jax
+
+    if device.startswith("cuda"):
+        try:
+            jax.devices("gpu")
+        except RuntimeError as err:
+            raise BackendUnavailable(f"--device {device}: JAX sees no GPU ({err})") from None
+    enable_float64(dtype)
+    BACKEND.allow_tf32(False)
+
+
 class JaxBackend:
     name = "jax"
     requires: tuple[str, ...] = ("jax", "optax")  # its packages, looked up without importing them
@@ -59,18 +73,11 @@ class JaxBackend:
         return f"tf32={'on' if enabled else 'off'}"
 
     def build(self, spec: ModelSpec, params: dict[str, np.ndarray], recipe: Recipe, *, dtype: str, device: str = "cpu"):
-        import jax
         from netparity.backends.jax.model import JaxModel
 
         check_dtype(dtype)
         check_params(spec, params)
-        if device.startswith("cuda"):
-            try:
-                jax.devices("gpu")
-            except RuntimeError as err:
-                raise BackendUnavailable(f"--device {device}: JAX sees no GPU ({err})") from None
-        enable_float64(dtype)
-        self.allow_tf32(False)
+        prepare_process(dtype, device)
         return JaxModel(spec, params, recipe, dtype, device)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from netparity.backends.base import BackendUnavailable, Batch
+from netparity.backends.base import Batch
 from netparity.backends.keras.engines import AttributeSlot, keep_float64_promotion
 
 
@@ -21,15 +21,9 @@ class JaxEngine:
     jit_compile = True
 
     def prepare(self, dtype: str, device: str) -> dict[str, str]:
-        from netparity.backends.jax import BACKEND, enable_float64
+        from netparity.backends.jax import prepare_process
 
-        if device.startswith("cuda"):
-            try:
-                jax.devices("gpu")
-            except RuntimeError as err:
-                raise BackendUnavailable(f"--device {device}: JAX sees no GPU ({err})") from None
-        enable_float64(dtype)
-        BACKEND.allow_tf32(False)
+        prepare_process(dtype, device)
         return keep_float64_promotion() if dtype == "float64" else {}
 
     def mask_slot(self, in_shape: tuple[int, ...], dtype: str) -> AttributeSlot:
