@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -30,12 +31,20 @@ def test_my_model_agrees(netparity_backend):
 """
 
 
+def plugin_args() -> list[str]:
+    """Nothing when the pytest11 entry point is installed (pip install netparity loads the
+    plugin by itself, and a second `-p` would register it twice); else load it by hand."""
+    installed = entry_points(group="pytest11", name="netparity")
+    return [] if installed else ["-p", "netparity.pytest_plugin"]
+
+
 def user_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     (tmp_path / "test_user.py").write_text(USER_TESTS)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # netparity from this checkout, like an install
     env.pop("PYTEST_ADDOPTS", None)
+    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "netparity.pytest_plugin", "-p", "no:cacheprovider", *args],
+        [sys.executable, "-m", "pytest", *plugin_args(), "-p", "no:cacheprovider", *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
