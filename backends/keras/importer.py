@@ -101,6 +101,22 @@ def convert_layer(layer: keras.layers.Layer, shape: tuple[int, ...], call_kwargs
             groups=layer.groups,
         )
         return _with_activation(_checked(conv, shape, where), _weights(layer), _activation(layer.activation, where))
+    if kind == "DepthwiseConv2D":
+        # kernel (kh, kw, in, multiplier); output channel c * multiplier + m sees input channel c:
+        # the canonical grouped kernel (kh, kw, 1, in * multiplier) with groups = in
+        kh, kw, c, mult = layer.kernel.shape
+        conv = L.Conv2D(
+            c * mult,
+            _int_or_pair(layer.kernel_size),
+            _int_or_pair(layer.strides),
+            layer.padding,
+            use_bias=layer.use_bias,
+            dilation=_int_or_pair(layer.dilation_rate),
+            groups=c,
+        )
+        params = {"kernel": _np(layer.kernel).reshape(kh, kw, 1, c * mult)}
+        params |= {"bias": _np(layer.bias)} if layer.use_bias else {}
+        return _with_activation(_checked(conv, shape, where), params, _activation(layer.activation, where))
     if kind == "Conv1D":  # kernel (k, in, out): canonical; 'causal' pads (k - 1) * dilation before, as the spec
         if layer.groups != 1:
             raise ImportRefused(f"{where}: groups={layer.groups}; the canonical Conv1D has no groups (Conv2D has)")
