@@ -404,6 +404,8 @@ class TextCNN(nn.Module):
         h = F.relu(self.conv(self.emb(x).transpose(1, 2)))
         if self.reduce == "max":
             h = h.max(dim=2)[0]
+        elif self.reduce == "values":
+            h = torch.max(h, -1).values
         elif self.reduce == "adaptive":
             h = self.gap(h).squeeze(-1)
         else:
@@ -466,6 +468,7 @@ class ImageOptions(nn.Module):
 ISSUE14_MODELS = {
     "conv1d-ncw": (SignalNet, (2, 18), "NCW", ["conv1d", "max_pool1d", "avg_pool1d", "batch_norm"]),
     "text-cnn-max": (lambda: TextCNN("max"), (11,), "tokens", ["conv1d", "global_max_pool"]),
+    "text-cnn-max-values": (lambda: TextCNN("values"), (11,), "tokens", ["global_max_pool"]),
     "text-cnn-adaptive-avg": (lambda: TextCNN("adaptive"), (11,), "tokens", ["conv1d", "global_avg_pool"]),
     "text-cnn-adaptive-max": (lambda: TextCNN("functional"), (11,), "tokens", ["global_max_pool"]),
     "conv1d-lstm": (ConvThenLSTM, (7, 3), "sequence", ["conv1d", "lstm"]),
@@ -645,3 +648,36 @@ def test_issue14_models_export_and_round_trip(tmp_path, case: str) -> None:
         expected = model(torch.from_numpy(x)).numpy()
         got = program(torch.from_numpy(np.ascontiguousarray(exported_input))).numpy()
     assert _rel(got, expected) <= 1e-12
+
+
+class SignalGRU(nn.Module):
+    """NCW signal -> Conv1d -> BatchNorm1d -> transpose -> GRU -> h[-1] -> Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv1d(2, 4, 3, padding=1, bias=False), nn.BatchNorm1d(4)
+        self.gru, self.fc = nn.GRU(4, 5, batch_first=True), nn.Linear(5, 3)
+
+    def forward(self, x):
+        h = F.relu(self.bn(self.conv(x))).transpose(1, 2)
+        _, h = self.gru(h)
+        return self.fc(h[-1])
+
+
+def test_every_backend_agrees_on_an_imported_conv1d_gru_model() -> None:
+    """Forward, gradients and 7 training steps in float64 on all four backends from the weights
+    of a torch Conv1d + GRU model (both GRU biases train)."""
+    for b in ("torch", "tf", "keras"):
+        require(b)
+    import dataclasses
+
+    torch.manual_seed(12)
+    module = _trained(SignalGRU().double(), torch.randn(8, 2, 10, dtype=torch.float64))
+    imported = from_torch(module, (2, 10))
+    assert imported.input_layout == "NCW" and imported.spec.input_shape == (10, 2)
+    task = task_for(imported.spec, loss="cross_entropy", seed=0, name="imported")
+    task = dataclasses.replace(task, recipe=dataclasses.replace(task.recipe, epochs=1))
+    result = run(task, ("numpy", "torch", "tf", "keras"), dtype="float64", timing=False, params=imported.params)
+    statuses = {n: (r.status, r.reason) for n, r in result.results.items()}
+    assert all(s == "ok" for s, _ in statuses.values()), statuses
+    assert result.ok and len(result.results["numpy"].losses) == 7

@@ -442,7 +442,10 @@ class _Reader:
         used = 1
         if name == "max":  # torch.max(x, dim) returns (values, indices): x.max(d)[0]
             nxt = items[i + 1] if i + 1 < len(items) else None
-            if len(given) != 1 or _getitem_index(nxt) != 0 or len(n.users) != 1:
+            values = _getitem_index(nxt) == 0 or (
+                isinstance(nxt, fx.Node) and nxt.target is getattr and nxt.args[1:] == ("values",)
+            )
+            if len(given) != 1 or not values or len(n.users) != 1:
                 raise ImportRefused(f"{where}: only the values x.max(dim)[0] of a max over one dim map")
             used = 2
         kept = tuple(1 if d + 1 in pooled else size for d, size in enumerate(shape)) if keepdim else (channels,)
