@@ -681,3 +681,66 @@ def test_every_backend_agrees_on_an_imported_conv1d_gru_model() -> None:
     statuses = {n: (r.status, r.reason) for n, r in result.results.items()}
     assert all(s == "ok" for s, _ in statuses.values()), statuses
     assert result.ok and len(result.results["numpy"].losses) == 7
+
+
+class CausalTCN(nn.Module):
+    """WaveNet-style causal convolutions written as F.pad(x, ((k - 1) * d, 0)) + Conv1d, and a
+    TF-'same' strided convolution as ported TF models write it (the odd step after)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Conv1d(2, 4, 3, dilation=2), nn.Conv1d(4, 4, 2, dilation=4)
+        self.c, self.fc = nn.Conv1d(4, 5, 3, stride=2), nn.Linear(5, 2)
+
+    def forward(self, x):
+        x = F.relu(self.a(F.pad(x, (4, 0))))
+        x = x + torch.tanh(self.b(F.pad(x, (4, 0))))
+        x = self.c(F.pad(x, (0, 1)))  # length 12, kernel 3, stride 2: TF SAME pads (0, 1)
+        return self.fc(x.mean(-1))
+
+
+class TFSameImage(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(2, 3, 3, stride=2), nn.Linear(3 * 4 * 5, 2)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.relu(self.conv(F.pad(x, (0, 1, 0, 1)))), 1))
+
+
+@pytest.mark.parametrize(
+    ("make", "shape", "paddings"),
+    [(CausalTCN, (2, 12), ["causal", "causal", "same"]), (TFSameImage, (2, 8, 10), ["same"])],
+    ids=["causal-tcn", "tf-same-image"],
+)
+def test_explicit_padding_before_a_convolution(make, shape, paddings) -> None:
+    torch.manual_seed(13)
+    inputs = "NCW" if len(shape) == 2 else "NCHW"
+    x = _native_batch(shape, inputs)
+    model = _trained(make().double(), torch.from_numpy(x))
+    imported = from_torch(model, shape)
+    convs = [layer for layer in _walk(imported.spec.layers) if layer.kind in ("conv1d", "conv2d")]
+    assert [c.padding for c in convs] == paddings
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    assert _rel(_numpy_forward(imported, _canonical(x, inputs)), expected) <= 1e-12
+
+
+def _walk(layers):
+    for layer in layers:
+        yield layer
+        yield from _walk(getattr(layer, "layers", ()))
+
+
+class _PadTwice(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 2, 3)
+
+    def forward(self, x):
+        return self.conv(F.pad(x, (0, 2))).transpose(1, 2)  # (1, 1) would be same, (2, 0) causal
+
+
+def test_an_explicit_pad_that_is_no_spec_padding_is_refused() -> None:
+    with pytest.raises(ImportRefused, match=r"graph node pad \(pad\): F.pad \(0, 2\) before module conv"):
+        from_torch(_PadTwice(), (2, 8))

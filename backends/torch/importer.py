@@ -285,6 +285,8 @@ class _Reader:
             return 1, [Step(None, {})], shape, perm
         if name in ("transpose", "permute"):
             return 1, [Step(None, {})], _transposed(n, shape, where), perm
+        if name == "pad":
+            return self.explicit_pad(n, items, i, shape, perm, where)
         if name in ADAPTIVE_FUNCTIONS:
             size = args[1] if len(args) > 1 else kwargs.get("output_size")
             if kwargs.get("return_indices", False) or (len(args) > 2 and args[2]):
@@ -332,13 +334,52 @@ class _Reader:
             )
         return 1, [Step(L.Flatten(), {})], (math.prod(shape),), perm
 
-    def conv(self, mod: nn.Conv2d, shape, where):
+    def explicit_pad(self, n: fx.Node, items: list, i: int, shape, perm, where: str):
+        """F.pad(x, pads) of zeros right before a Conv1d/Conv2d without padding of its own: the
+        spec's 'causal' (Conv1d: (span - 1, 0)) or TF 'same' (its odd step after), as ported
+        TF and WaveNet-style models write them."""
+        args, kwargs = n.args, n.kwargs
+        pads = args[1] if len(args) > 1 else kwargs.get("pad")
+        mode = args[2] if len(args) > 2 else kwargs.get("mode", "constant")
+        value = args[3] if len(args) > 3 else kwargs.get("value", None)
+        if mode != "constant" or value not in (None, 0, 0.0):
+            raise ImportRefused(f"{where}: mode={mode!r}, value={value}; only zero padding maps")
+        nxt = items[i + 1] if i + 1 < len(items) else None
+        conv = self.modules.get(nxt.target) if isinstance(nxt, fx.Node) and nxt.op == "call_module" else None
+        if not isinstance(conv, (nn.Conv1d, nn.Conv2d)) or len(n.users) != 1 or nxt.kwargs:
+            raise ImportRefused(f"{where}: an explicit pad maps only right before a Conv1d or Conv2d")
+        conv_where = f"module {nxt.target} ({type(conv).__name__})"
+        if conv.padding != "valid" and (isinstance(conv.padding, str) or any(conv.padding)):
+            raise ImportRefused(f"{conv_where}: padding={conv.padding} after an explicit F.pad; pad once")
+        pads = tuple(int(p) for p in pads) if isinstance(pads, (tuple, list)) else None
+        k, st, d = tuple(conv.kernel_size), tuple(conv.stride), tuple(conv.dilation)
+        if isinstance(conv, nn.Conv1d):
+            _, length = _channels_first(shape, conv_where)
+            options = ("causal", "same")
+            want = {p: L.axis_padding(p, length, k[0], st[0], d[0]) for p in options}
+        else:
+            sizes = tuple(shape[1:]) if len(shape) == 3 else ()
+            options = ("same",)
+            want = {"same": sum(reversed([L.same_padding(*a) for a in zip(sizes, k, st, d, strict=True)]), ())}
+        padding = next((p for p in options if pads == tuple(want[p])), None)  # F.pad order: last axis first
+        if padding is None:
+            raise ImportRefused(
+                f"{where}: F.pad {pads} before {conv_where} is none of the spec's paddings here "
+                f"({', '.join(f'{p}: {tuple(want[p])}' for p in options)})"
+            )
+        if isinstance(conv, nn.Conv1d):
+            layer, params, new_shape = self.conv1d(conv, shape, conv_where, padding)
+        else:
+            layer, params, new_shape = self.conv(conv, shape, conv_where, padding)
+        return 2, [Step(layer, params)], new_shape, perm
+
+    def conv(self, mod: nn.Conv2d, shape, where, padding: str | None = None):
         if len(shape) != 3:
             raise ImportRefused(f"{where}: expects an image (C, H, W), got {_describe(shape)}")
         if mod.padding_mode != "zeros":
             raise ImportRefused(f"{where}: padding_mode={mod.padding_mode!r}; only zero padding maps")
         (c, h, w), k, st, d = shape, tuple(mod.kernel_size), tuple(mod.stride), tuple(mod.dilation)
-        padding = _conv_padding(mod.padding, (h, w), k, st, d, where)
+        padding = padding or _conv_padding(mod.padding, (h, w), k, st, d, where)
         layer = L.Conv2D(
             mod.out_channels,
             _int_or_pair(k),
@@ -354,14 +395,14 @@ class _Reader:
         oh, ow, _ = _checked_shape(layer, (h, w, c), where)
         return layer, params, (mod.out_channels, oh, ow)
 
-    def conv1d(self, mod: nn.Conv1d, shape, where):
+    def conv1d(self, mod: nn.Conv1d, shape, where, padding: str | None = None):
         c, length = _channels_first(shape, where)
         if mod.groups != 1:
             raise ImportRefused(f"{where}: groups={mod.groups}; the canonical Conv1D has no groups (Conv2D has)")
         if mod.padding_mode != "zeros":
             raise ImportRefused(f"{where}: padding_mode={mod.padding_mode!r}; only zero padding maps")
         k, st, d = mod.kernel_size[0], mod.stride[0], mod.dilation[0]
-        padding = _conv_padding(mod.padding, (length,), (k,), (st,), (d,), where)
+        padding = padding or _conv_padding(mod.padding, (length,), (k,), (st,), (d,), where)
         layer = L.Conv1D(mod.out_channels, k, st, padding, d, use_bias=mod.bias is not None)
         params = {"kernel": _canonical("conv1d", "kernel", mod.weight)}
         if mod.bias is not None:
