@@ -240,19 +240,11 @@ def _attention(layer, shape, call_kwargs: dict, where: str) -> tuple[L.Layer, di
     heads, d = layer.num_heads, shape[-1]
     if len(shape) != 2:
         raise ImportRefused(f"{where}: expects a sequence (T, features), got {shape}")
-    fields = {f.name for f in dataclasses.fields(L.SelfAttention)}
     key_dim, value_dim = layer.key_dim, layer.value_dim or layer.key_dim
     sizes = {}
     if key_dim * heads != d or value_dim != key_dim:
-        if "key_dim" not in fields:
-            raise ImportRefused(
-                f"{where}: key_dim={key_dim}, value_dim={layer.value_dim} with {heads} heads on width {d}; "
-                "the canonical SelfAttention has key_dim = value_dim = width / heads"
-            )
         sizes = {"key_dim": key_dim, "value_dim": value_dim}
     if not layer.use_bias:
-        if "use_bias" not in fields:
-            raise ImportRefused(f"{where}: use_bias=False; the canonical SelfAttention has biases")
         sizes["use_bias"] = False
     if layer.dropout or layer._output_shape is not None:
         raise ImportRefused(f"{where}: dropout or output_shape have no canonical counterpart")

@@ -609,8 +609,6 @@ class _Reader:
         if mod.dropout:
             raise ImportRefused(f"{where}: dropout={mod.dropout} on the attention weights has no canonical layer")
         use_bias = mod.in_proj_bias is not None
-        if not use_bias and "use_bias" not in {f.name for f in dataclasses.fields(L.SelfAttention)}:
-            raise ImportRefused(f"{where}: bias=False; the canonical SelfAttention has q, v and output biases")
         causal = False
         kwargs = dict(n.kwargs)
         mask = kwargs.pop("attn_mask", args[5] if len(args) > 5 else None)
