@@ -321,6 +321,8 @@ def test_gru_biases_and_conv_options_come_through() -> None:
     assert (pool.pool, pool.stride, pool.padding) == ((2, 3), (1, 2), "same")
     signal = from_keras(signal_model()).spec.layers
     assert [c.padding for c in signal if c.kind == "conv1d"] == ["causal", "same", "valid"]
+    # the strided Conv1D's bias sits right before BatchNormalization: folded into its moving mean
+    assert [c.use_bias for c in signal if c.kind == "conv1d"] == [True, False, True]
 
 
 def test_depthwise_kernel_layout_matters() -> None:
