@@ -703,14 +703,16 @@ class TFSameImage(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv, self.fc = nn.Conv2d(2, 3, 3, stride=2), nn.Linear(3 * 4 * 5, 2)
+        self.pad, self.conv2 = nn.ZeroPad2d((1, 1, 0, 1)), nn.Conv2d(3, 3, (2, 3))
 
     def forward(self, x):
-        return self.fc(torch.flatten(F.relu(self.conv(F.pad(x, (0, 1, 0, 1)))), 1))
+        x = F.relu(self.conv(F.pad(x, (0, 1, 0, 1))))  # 8x10, kernel 3, stride 2: TF SAME pads (0, 1) each
+        return self.fc(torch.flatten(self.conv2(self.pad(x)), 1))  # 4x5 'same' with a (2, 3) kernel
 
 
 @pytest.mark.parametrize(
     ("make", "shape", "paddings"),
-    [(CausalTCN, (2, 12), ["causal", "causal", "same"]), (TFSameImage, (2, 8, 10), ["same"])],
+    [(CausalTCN, (2, 12), ["causal", "causal", "same"]), (TFSameImage, (2, 8, 10), ["same", "same"])],
     ids=["causal-tcn", "tf-same-image"],
 )
 def test_explicit_padding_before_a_convolution(make, shape, paddings) -> None:

@@ -208,6 +208,8 @@ class _Reader:
             return one(*self.pool(mod, shape, where))
         if isinstance(mod, ADAPTIVE_POOLS):
             return self.adaptive_pool(mod, items, i, shape, perm, where)
+        if isinstance(mod, (nn.ConstantPad1d, nn.ConstantPad2d, nn.ZeroPad1d, nn.ZeroPad2d)):
+            return self.explicit_pad(items[i], items, i, shape, perm, where, tuple(mod.padding), mod.value)
         if isinstance(mod, nn.Flatten):
             if mod.start_dim != 1 or mod.end_dim != -1:
                 raise ImportRefused(f"{where}: Flatten(start_dim={mod.start_dim}, end_dim={mod.end_dim}); only (1, -1)")
@@ -334,14 +336,17 @@ class _Reader:
             )
         return 1, [Step(L.Flatten(), {})], (math.prod(shape),), perm
 
-    def explicit_pad(self, n: fx.Node, items: list, i: int, shape, perm, where: str):
-        """F.pad(x, pads) of zeros right before a Conv1d/Conv2d without padding of its own: the
-        spec's 'causal' (Conv1d: (span - 1, 0)) or TF 'same' (its odd step after), as ported
-        TF and WaveNet-style models write them."""
+    def explicit_pad(self, n: fx.Node, items: list, i: int, shape, perm, where: str, pads=None, value=None):
+        """F.pad(x, pads) (or nn.ZeroPad/ConstantPad, which give ``pads``, ``value``) of zeros
+        right before a Conv1d/Conv2d without padding of its own: the spec's 'causal' (Conv1d:
+        (span - 1, 0)) or TF 'same' (its odd step after), as ported TF and WaveNet-style models
+        write them."""
         args, kwargs = n.args, n.kwargs
-        pads = args[1] if len(args) > 1 else kwargs.get("pad")
-        mode = args[2] if len(args) > 2 else kwargs.get("mode", "constant")
-        value = args[3] if len(args) > 3 else kwargs.get("value", None)
+        mode = "constant"
+        if pads is None:
+            pads = args[1] if len(args) > 1 else kwargs.get("pad")
+            mode = args[2] if len(args) > 2 else kwargs.get("mode", "constant")
+            value = args[3] if len(args) > 3 else kwargs.get("value", None)
         if mode != "constant" or value not in (None, 0, 0.0):
             raise ImportRefused(f"{where}: mode={mode!r}, value={value}; only zero padding maps")
         nxt = items[i + 1] if i + 1 < len(items) else None
