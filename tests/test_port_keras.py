@@ -261,6 +261,7 @@ def image_model(dtype: str = F64, head: str = "max"):
             L.DepthwiseConv2D((2, 3), depth_multiplier=2, activation="relu6", dtype=dtype),
             L.MaxPooling2D((2, 3), strides=(1, 2), padding="same", dtype=dtype),
             L.AveragePooling2D(3, strides=2, padding="same", dtype=dtype),
+            L.SeparableConv2D(5, 2, depth_multiplier=2, padding="same", activation="tanh", dtype=dtype),
             L.ReLU(max_value=6.0, dtype=dtype),
             L.GlobalMaxPooling2D(dtype=dtype) if head == "max" else L.GlobalAveragePooling2D(dtype=dtype),
             L.Dense(3, activation="hard_sigmoid", dtype=dtype),
@@ -286,6 +287,17 @@ ISSUE14 = {
     "conv1d-avg": (signal_model, ["conv1d", "max_pool1d", "avg_pool1d", "global_avg_pool"]),
     "conv1d-max": (lambda: signal_model(head="max"), ["global_max_pool"]),
     "image-max": (image_model, ["conv2d", "max_pool2d", "avg_pool2d", "global_max_pool"]),
+    "separable": (
+        lambda: keras.Sequential(
+            [
+                keras.Input((7, 8, 3), dtype=F64),
+                keras.layers.SeparableConv2D(4, 3, depth_multiplier=2, strides=2, dtype=F64),
+                keras.layers.Flatten(dtype=F64),
+                keras.layers.Dense(2, dtype=F64),
+            ]
+        ),
+        ["conv2d", "flatten"],
+    ),
     "image-avg": (lambda: image_model(head="avg"), ["global_avg_pool"]),
     "text-cnn": (text_cnn, ["embedding", "conv1d", "global_max_pool"]),
 }
@@ -319,6 +331,11 @@ def test_gru_biases_and_conv_options_come_through() -> None:
     assert (depthwise.filters, depthwise.groups) == (12, 6)
     pool = next(layer for layer in image if layer.kind == "max_pool2d")
     assert (pool.pool, pool.stride, pool.padding) == ((2, 3), (1, 2), "same")
+    separable = from_keras(ISSUE14["separable"][0]()).spec.layers
+    assert [(c.filters, c.kernel, c.stride, c.groups, c.use_bias) for c in separable[:2]] == [
+        (6, 3, 2, 3, False),  # depthwise: no bias of its own
+        (4, 1, 1, 1, True),  # pointwise 1x1 with the layer's bias
+    ]
     signal = from_keras(signal_model()).spec.layers
     assert [c.padding for c in signal if c.kind == "conv1d"] == ["causal", "same", "valid"]
     # the strided Conv1D's bias sits right before BatchNormalization: folded into its moving mean

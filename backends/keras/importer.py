@@ -102,21 +102,15 @@ def convert_layer(layer: keras.layers.Layer, shape: tuple[int, ...], call_kwargs
         )
         return _with_activation(_checked(conv, shape, where), _weights(layer), _activation(layer.activation, where))
     if kind == "DepthwiseConv2D":
-        # kernel (kh, kw, in, multiplier); output channel c * multiplier + m sees input channel c:
-        # the canonical grouped kernel (kh, kw, 1, in * multiplier) with groups = in
-        kh, kw, c, mult = layer.kernel.shape
-        conv = L.Conv2D(
-            c * mult,
-            _int_or_pair(layer.kernel_size),
-            _int_or_pair(layer.strides),
-            layer.padding,
-            use_bias=layer.use_bias,
-            dilation=_int_or_pair(layer.dilation_rate),
-            groups=c,
-        )
-        params = {"kernel": _np(layer.kernel).reshape(kh, kw, 1, c * mult)}
+        conv, params = _depthwise(layer, layer.kernel, layer.use_bias, shape, where)
         params |= {"bias": _np(layer.bias)} if layer.use_bias else {}
-        return _with_activation(_checked(conv, shape, where), params, _activation(layer.activation, where))
+        return _with_activation(conv, params, _activation(layer.activation, where))
+    if kind == "SeparableConv2D":  # a depthwise convolution without bias, then a 1x1 Conv2D with it
+        depthwise, params = _depthwise(layer, layer.depthwise_kernel, False, shape, where)
+        pointwise = _checked(L.Conv2D(layer.filters, 1, use_bias=layer.use_bias), depthwise.output_shape(shape), where)
+        point_params = {"kernel": _np(layer.pointwise_kernel)} | ({"bias": _np(layer.bias)} if layer.use_bias else {})
+        act = _activation(layer.activation, where)
+        return [(depthwise, params), *_with_activation(pointwise, point_params, act)]
     if kind == "Conv1D":  # kernel (k, in, out): canonical; 'causal' pads (k - 1) * dilation before, as the spec
         if layer.groups != 1:
             raise ImportRefused(f"{where}: groups={layer.groups}; the canonical Conv1D has no groups (Conv2D has)")
@@ -209,6 +203,23 @@ def _recurrent_checks(layer, where: str) -> None:
     act, rec = getattr(cell.activation, "__name__", ""), getattr(cell.recurrent_activation, "__name__", "")
     if (act, rec) != ("tanh", "sigmoid"):
         raise ImportRefused(f"{where}: activations ({act}, {rec}); the canonical {kind} uses (tanh, sigmoid)")
+
+
+def _depthwise(layer, kernel, use_bias: bool, shape, where: str) -> tuple[L.Conv2D, dict]:
+    """A depthwise kernel (kh, kw, in, multiplier) as the canonical grouped Conv2D: output
+    channel c * multiplier + m sees input channel c, so the kernel reshapes to
+    (kh, kw, 1, in * multiplier) with groups = in."""
+    kh, kw, c, mult = kernel.shape
+    conv = L.Conv2D(
+        c * mult,
+        _int_or_pair(layer.kernel_size),
+        _int_or_pair(layer.strides),
+        layer.padding,
+        use_bias=use_bias,
+        dilation=_int_or_pair(layer.dilation_rate),
+        groups=c,
+    )
+    return _checked(conv, shape, where), {"kernel": _np(kernel).reshape(kh, kw, 1, c * mult)}
 
 
 def _gru(layer, where: str) -> tuple[L.Layer, dict]:
