@@ -699,6 +699,29 @@ class CausalTCN(nn.Module):
         return self.fc(x.mean(-1))
 
 
+class Chomp1d(nn.Module):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x):
+        return x[:, :, : -self.size].contiguous()
+
+
+class TCNBlock(nn.Module):
+    """Bai et al.'s TCN block: Conv1d(padding=(k - 1) * d) then the padding cut off the end (Chomp1d)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.chomp = nn.Conv1d(2, 3, 3, dilation=2, padding=4), Chomp1d(4)
+        self.down, self.fc = nn.Conv1d(3, 3, 1), nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = F.relu(self.chomp(self.conv(x)))
+        h = h + F.relu(self.down(h))
+        return self.fc(h.mean(2))
+
+
 class TFSameImage(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -712,8 +735,12 @@ class TFSameImage(nn.Module):
 
 @pytest.mark.parametrize(
     ("make", "shape", "paddings"),
-    [(CausalTCN, (2, 12), ["causal", "causal", "same"]), (TFSameImage, (2, 8, 10), ["same", "same"])],
-    ids=["causal-tcn", "tf-same-image"],
+    [
+        (CausalTCN, (2, 12), ["causal", "causal", "same"]),
+        (TCNBlock, (2, 12), ["causal", "valid"]),
+        (TFSameImage, (2, 8, 10), ["same", "same"]),
+    ],
+    ids=["causal-tcn", "chomp-tcn", "tf-same-image"],
 )
 def test_explicit_padding_before_a_convolution(make, shape, paddings) -> None:
     torch.manual_seed(13)

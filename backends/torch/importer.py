@@ -203,6 +203,9 @@ class _Reader:
         if isinstance(mod, nn.Conv2d):
             return one(*self.conv(mod, shape, where))
         if isinstance(mod, nn.Conv1d):
+            if _chomped(mod, items, i):  # TCN: pad (k - 1) * d both sides, cut as many off the end
+                layer, params, new_shape = self.conv1d(mod, shape, where, "causal")
+                return 2, [Step(layer, params)], new_shape, perm
             return one(*self.conv1d(mod, shape, where))
         if isinstance(mod, (nn.MaxPool2d, nn.AvgPool2d, nn.MaxPool1d, nn.AvgPool1d)):
             return one(*self.pool(mod, shape, where))
@@ -747,6 +750,22 @@ def _pool_padding(sizes: tuple, kernels: tuple, strides: tuple, pads: tuple, cei
     raise ImportRefused(
         f"{where}: padding={pads[0] if len(set(pads)) == 1 else pads}, ceil_mode={ceil_mode} gives windows that "
         f"are neither 'valid' nor TF 'same' for a {'x'.join(map(str, sizes))} input (same pads {same})"
+    )
+
+
+def _chomped(conv: nn.Conv1d, items: list, i: int) -> bool:
+    """Conv1d(padding=p = (k - 1) * d, stride 1) whose output is cut to x[:, :, :-p] (the TCN
+    "Chomp1d"): the spec's causal convolution."""
+    span = (conv.kernel_size[0] - 1) * conv.dilation[0]
+    nxt = items[i + 1] if i + 1 < len(items) else None
+    full = slice(None, None, None)
+    return (
+        isinstance(conv.padding, tuple)
+        and conv.padding == (span,)
+        and span > 0
+        and conv.stride == (1,)
+        and len(items[i].users) == 1
+        and _getitem_index(nxt) in ((full, full, slice(None, -span, None)), (Ellipsis, slice(None, -span, None)))
     )
 
 
