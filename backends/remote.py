@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from netparity.backends.base import Batch
+from netparity.backends.processes import starting_without_main, watch_parent
 
 _WORKERS: dict[str, ProcessPoolExecutor] = {}
 
@@ -28,12 +30,12 @@ _WORKERS: dict[str, ProcessPoolExecutor] = {}
 def call(name: str, fn: Any, *args: Any) -> Any:
     """``fn(*args)`` in backend ``name``'s worker (started on first use)."""
     if name not in _WORKERS:
-        from netparity.backends import prepare_process
-
         context = multiprocessing.get_context("spawn")
-        _WORKERS[name] = ProcessPoolExecutor(1, mp_context=context, initializer=prepare_process, initargs=(name,))
+        _WORKERS[name] = ProcessPoolExecutor(1, mp_context=context, initializer=_start, initargs=(name, os.getpid()))
     try:
-        return _WORKERS[name].submit(fn, *args).result()
+        with starting_without_main():  # the worker starts on the first submit; it runs netparity's functions only
+            future = _WORKERS[name].submit(fn, *args)
+        return future.result()
     except BrokenProcessPool:
         _WORKERS.pop(name, None)
         raise RuntimeError(f"{name}: its worker process died (a crash in the framework, or out of memory)") from None
@@ -47,6 +49,14 @@ def _shutdown() -> None:
 
 
 # --- in the worker --------------------------------------------------------------------
+def _start(name: str, parent_pid: int) -> None:
+    """The worker's first act: end with its parent (never an orphan), then set up the backend."""
+    from netparity.backends import prepare_process
+
+    watch_parent(parent_pid)
+    prepare_process(name)
+
+
 _MODELS: dict[int, Any] = {}
 _BATCHES: dict[int, dict[int, Batch]] = {}
 _IDS = itertools.count()

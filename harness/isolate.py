@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from netparity.backends import prepare_process
+from netparity.backends.processes import starting_without_main
 from netparity.harness.run import BackendResult, RunConfig, run_backend
 from netparity.spec.flops import forward_flops, train_flops
 from netparity.spec.tasks import TaskInstance
@@ -108,7 +109,8 @@ def start_child(target: Callable[..., Any], args: tuple) -> multiprocessing.proc
     if previous is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        proc.start()  # SIG_IGN is inherited through fork and exec
+        with starting_without_main(args):  # a user's unguarded script is not run again in the child
+            proc.start()  # SIG_IGN is inherited through fork and exec
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
