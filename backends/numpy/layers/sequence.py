@@ -99,9 +99,10 @@ class LSTM(NpLayer):
         return w.reshape(*w.shape[:-1], 4, u)[..., list(self.ORDER), :].reshape(w.shape)
 
     def set_canonical(self, grad: np.ndarray, internal: np.ndarray) -> None:
-        """grad (..., 4H, canonical order) = internal (..., 4H, internal order)."""
+        """grad (..., 4H, canonical order) = internal (..., 4H, internal order), in place."""
         u = self.spec.units
-        grad.reshape(*grad.shape[:-1], 4, u)[..., list(self.ORDER), :] = internal.reshape(*internal.shape[:-1], 4, u)
+        for j, k in enumerate(self.ORDER):
+            grad[..., k * u : (k + 1) * u] = internal[..., j * u : (j + 1) * u]
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         n, steps, _ = x.shape
