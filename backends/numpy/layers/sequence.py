@@ -67,15 +67,6 @@ class LayerNorm(NpLayer):
         return self.inv_std * (g - mean_g - self.x_hat * mean_gx)
 
 
-def sigmoid_in_place(z: np.ndarray) -> None:
-    """z = 1 / (1 + e^-z), evaluated as (1 + tanh(z/2)) / 2: the same function in four in-place
-    whole-array ops, bounded for any z."""
-    z *= 0.5
-    np.tanh(z, out=z)
-    z *= 0.5
-    z += 0.5
-
-
 @register(L.LSTM)
 class LSTM(NpLayer):
     """z = x_t W + h U + b (+ b_r) split into gates i, f, g, o; c = f*c + i*g; h = o*tanh(c); db = db_r = sum(dz).
