@@ -197,5 +197,5 @@ class LSTM(NpLayer):
             self.grads["recurrent_bias"][...] = self.grads["bias"]
         if not self.need_input_grad:
             return None
-        dx = self.internal(p["kernel"]) @ dz2  # (D, T*N)
-        return np.ascontiguousarray(dx.reshape(-1, steps, n).transpose(2, 1, 0))
+        dx = dz2.T @ self.internal(p["kernel"]).T  # (T*N, D)
+        return np.ascontiguousarray(dx.reshape(steps, n, -1).transpose(1, 0, 2))
