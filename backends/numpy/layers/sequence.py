@@ -77,7 +77,9 @@ class LSTM(NpLayer):
     sigmoid(z) = (1 + tanh(z/2)) / 2) and one in-place affine turns three of them into
     sigmoids. ``acts[t]`` holds o, i, f, g of step t and then c_{t-1}, so that i*g and
     f*c_{t-1} are one product. The inputs' half of z for every step is one batched GEMM; each
-    step is one small GEMM and eight whole-block ops, on buffers kept between calls.
+    step is one small GEMM (h U + b: the bias through a row of ones under h) and eight
+    whole-block ops, on buffers kept between calls; backward ends with one GEMM for all the
+    weight gradients.
     Parameters and their gradients keep the canonical layout and order i, f, g, o. Backward
     is backpropagation through time.
     """
