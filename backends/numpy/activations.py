@@ -15,9 +15,15 @@ GELU_TANH_K = 0.044715
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """y = 1 / (1 + e^-x), evaluated without overflow for large |x|."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+    """y = 1 / (1 + e^-x), evaluated without overflow for large |x| as 1 / (1 + e) for x >= 0
+    and e / (1 + e) below, e = e^-|x| (three arrays, in place)."""
+    e = np.asarray(np.abs(x))  # asarray: np.abs of a 0-d array is a scalar
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    den = e + 1.0
+    np.copyto(e, 1.0, where=x >= 0)  # the numerator
+    np.divide(e, den, out=e)
+    return e
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ class NumpyModel:
         self._state: dict[str, np.ndarray] = {}
         for info in spec.infer():
             prefix = info.name + "."
-            own = {k[len(prefix) :]: np.array(params[k], dtype=self.dtype) for k in info.params}
+            own = {k[len(prefix) :]: np.array(params[k], dtype=self.dtype, order="C") for k in info.params}
             layer = build_layer(info.layer, info.in_shape, own, self.dtype)
             for key, store in ((layer.params, self._params), (layer.grads, self._grads), (layer.state, self._state)):
                 store.update({prefix + k: v for k, v in key.items()})

@@ -28,6 +28,7 @@ class NpOptimizer:
         self.lr = opt.lr  # this step's learning rate (a schedule changes it between steps)
         self.t = 0  # steps taken, 1 on the first update
         self.slots: dict[str, dict[str, np.ndarray]] = {}
+        self.flat: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # parameters, gradients: see ``step``
 
     def slot(self, name: str, kind: str, like: np.ndarray, fill: float = 0.0) -> np.ndarray:
         per = self.slots.setdefault(name, {})
@@ -36,15 +37,39 @@ class NpOptimizer:
         return per[kind]
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """One update of every parameter. Every formula is elementwise, so all parameters are
+        updated as one flat vector (each call on 10-100 small arrays costs more than the
+        arithmetic) and copied back: the same numbers as one update per array."""
         o = self.opt
         self.t += 1
-        for name, g in grads.items():
-            p = params[name]
-            if o.weight_decay and o.decoupled:
-                p -= self.lr * o.weight_decay * p
-            elif o.weight_decay:
-                g = g + o.weight_decay * p
-            self.update(name, p, g)
+        if not grads:
+            return
+        name = ",".join(grads)  # the slots' key: one set of parameters, one flat vector
+        p, g = self.flatten(name, params, grads)
+        if o.weight_decay and o.decoupled:
+            p -= self.lr * o.weight_decay * p
+        elif o.weight_decay:
+            g = g + o.weight_decay * p
+        self.update(name, p, g)
+        offset = 0
+        for key in grads:
+            arr = params[key]
+            arr[...] = p[offset : offset + arr.size].reshape(arr.shape)
+            offset += arr.size
+
+    def flatten(
+        self, name: str, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The parameters and the gradients named in ``grads``, each concatenated into a flat
+        vector kept between steps."""
+        if name not in self.flat:
+            size = sum(v.size for v in grads.values())
+            dtype = np.result_type(*(params[k] for k in grads), *grads.values())
+            self.flat[name] = (np.empty(size, dtype), np.empty(size, dtype))
+        p, g = self.flat[name]
+        np.concatenate([params[k].reshape(-1) for k in grads], out=p)
+        np.concatenate([v.reshape(-1) for v in grads.values()], out=g)
+        return p, g
 
     def update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError

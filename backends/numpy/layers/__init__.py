@@ -19,6 +19,7 @@ class NpLayer:
         self.params: dict[str, np.ndarray] = params  # updated in place by the optimizer
         self.grads: dict[str, np.ndarray] = {k: np.zeros_like(v) for k, v in params.items()}
         self.state: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}  # see ``buffer``
 
     #: False on the model's first layer: nothing consumes the gradient w.r.t. the data, so
     #: layers with a costly input gradient (Dense, Conv2D) skip it and return None
@@ -29,6 +30,15 @@ class NpLayer:
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         return dy
+
+    def buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """An uninitialized work array of the layer's dtype kept from call to call (a new one
+        only when the shape changes): large temporaries allocated afresh every step cost page
+        faults every step. Never return one to the caller: the next call overwrites it."""
+        buf = self.buffers.get(name)
+        if buf is None or buf.shape != shape:
+            buf = self.buffers[name] = np.empty(shape, dtype=self.dtype)
+        return buf
 
     def activate(self, z: np.ndarray) -> np.ndarray:
         """y = act(z) with the spec's activation, keeping z and y for ``activation_grad``."""

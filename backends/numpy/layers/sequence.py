@@ -15,11 +15,18 @@ class Embedding(NpLayer):
         self.ids = x
         return self.params["embeddings"][x]
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        # positions sorted by token (stably), then one sum per run of equal tokens: a few
+        # whole-array calls where np.add.at scatters element by element (3x slower)
+        ids = self.ids.ravel()
+        order = np.argsort(ids, kind="stable")
+        tokens = ids[order]
+        starts = np.flatnonzero(np.diff(tokens, prepend=-1))  # where each token's run begins
         grad = self.grads["embeddings"]
         grad[...] = 0
-        np.add.at(grad, self.ids, dy)
-        return np.zeros(self.ids.shape, dtype=dy.dtype)  # token ids have no gradient
+        grad[tokens[starts]] = np.add.reduceat(dy.reshape(-1, dy.shape[-1])[order], starts, axis=0)
+        # token ids have no gradient
+        return np.zeros(self.ids.shape, dtype=dy.dtype) if self.need_input_grad else None
 
 
 @register(L.PositionalEmbedding)
@@ -60,105 +67,137 @@ class LayerNorm(NpLayer):
         return self.inv_std * (g - mean_g - self.x_hat * mean_gx)
 
 
-def sigmoid_in_place(z: np.ndarray) -> None:
-    """z = 1 / (1 + e^-z), evaluated as (1 + tanh(z/2)) / 2: the same function in four in-place
-    whole-array ops, bounded for any z (activations.sigmoid allocates seven arrays a call)."""
-    z *= 0.5
-    np.tanh(z, out=z)
-    z *= 0.5
-    z += 0.5
-
-
 @register(L.LSTM)
 class LSTM(NpLayer):
     """z = x_t W + h U + b (+ b_r) split into gates i, f, g, o; c = f*c + i*g; h = o*tanh(c); db = db_r = sum(dz).
 
-    The inputs' half of z for every step is one GEMM; each step is then one small GEMM and
-    in-place elementwise ops on time-major buffers. Inside, the gate blocks are ordered
-    i, f, o, g (``ORDER``) so that one sigmoid covers three of them; parameters and their
-    gradients keep the canonical i, f, g, o. Backward is backpropagation through time.
+    Inside, every step's arrays are feature-major, (features, N), so that each gate is a
+    contiguous block of rows, and the gates are ordered o, i, f, g (``ORDER``): one tanh
+    covers all four (the sigmoid gates' columns of W, U, b are pre-scaled by 1/2, exactly, as
+    sigmoid(z) = (1 + tanh(z/2)) / 2) and one in-place affine turns three of them into
+    sigmoids. ``acts[t]`` holds o, i, f, g of step t and then c_{t-1}, so that i*g and
+    f*c_{t-1} are one product. The inputs' half of z for every step is one batched GEMM; each
+    step is one small GEMM (h U + b: the bias through a row of ones under h) and eight
+    whole-block ops, on buffers kept between calls; backward ends with one GEMM for all the
+    weight gradients.
+    Parameters and their gradients keep the canonical layout and order i, f, g, o. Backward
+    is backpropagation through time.
     """
 
-    ORDER = (0, 1, 3, 2)  # canonical gate blocks i, f, g, o -> internal i, f, o, g
+    ORDER = (3, 0, 1, 2)  # canonical gate blocks i, f, g, o -> internal o, i, f, g
 
-    def _order(self) -> np.ndarray:
-        """Column permutation from the canonical (i, f, g, o) layout to the internal one."""
+    def internal(self, w: np.ndarray) -> np.ndarray:
+        """w (..., 4H) with its gate blocks in the internal order (a copy)."""
         u = self.spec.units
-        return np.concatenate([np.arange(k * u, (k + 1) * u) for k in self.ORDER])
+        return w.reshape(*w.shape[:-1], 4, u)[..., list(self.ORDER), :].reshape(w.shape)
+
+    def set_canonical(self, grad: np.ndarray, internal: np.ndarray) -> None:
+        """grad (..., 4H, canonical order) = internal (..., 4H, internal order), in place."""
+        u = self.spec.units
+        for j, k in enumerate(self.ORDER):
+            grad[..., k * u : (k + 1) * u] = internal[..., j * u : (j + 1) * u]
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         n, steps, _ = x.shape
-        u = self.spec.units
-        order = self._order()
-        bias = (
-            self.params["bias"] + self.params["recurrent_bias"]
-            if "recurrent_bias" in self.params
-            else self.params["bias"]
-        )
+        u, p = self.spec.units, self.params
+        bias = p["bias"] + p["recurrent_bias"] if "recurrent_bias" in p else p["bias"]
+        halves = np.ones((4 * u, 1), dtype=x.dtype)
+        halves[: 3 * u] = 0.5  # o, i, f enter tanh as z/2 (a power of two: exact)
+        kernel_t = self.internal(p["kernel"]).T * halves  # (4H, D)
+        recurrent_t = self.buffer("recurrent_t", (4 * u, u + 1))  # [U^T b] (4H, H + 1), times halves
+        np.multiply(self.internal(p["recurrent_kernel"]).T, halves, out=recurrent_t[:, :u])
+        np.multiply(self.internal(bias)[:, None], halves, out=recurrent_t[:, u:])
         self.x = x
-        self.recurrent = self.params["recurrent_kernel"][:, order]  # (H, 4H), internal order
-        # z's input half for every step at once, time-major: (T, N, 4H)
-        x_proj = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(steps * n, -1) @ self.params["kernel"][:, order]
-        x_proj = (x_proj + bias[order]).reshape(steps, n, 4 * u)
-        self.gates = x_proj  # activated in place below: i, f, o (sigmoid), g (tanh)
-        self.h = np.zeros((steps + 1, n, u), dtype=x.dtype)  # h[t + 1] is h_t; h[0] = 0
-        self.c = np.zeros((steps + 1, n, u), dtype=x.dtype)
-        self.tanh_c = np.empty((steps, n, u), dtype=x.dtype)
-        ig = np.empty((n, u), dtype=x.dtype)
-        for t in range(steps):
-            z = self.gates[t]
-            z += self.h[t] @ self.recurrent
-            sigmoid_in_place(z[:, : 3 * u])
-            np.tanh(z[:, 3 * u :], out=z[:, 3 * u :])
-            i, f, o, g = z[:, :u], z[:, u : 2 * u], z[:, 2 * u : 3 * u], z[:, 3 * u :]
-            np.multiply(f, self.c[t], out=self.c[t + 1])
-            np.multiply(i, g, out=ig)
-            self.c[t + 1] += ig
-            np.tanh(self.c[t + 1], out=self.tanh_c[t])
-            np.multiply(o, self.tanh_c[t], out=self.h[t + 1])
-        h = self.h[1:].transpose(1, 0, 2) if self.spec.return_sequences else self.h[-1]
-        return np.ascontiguousarray(h)
+        self.acts = acts = self.buffer("acts", (steps + 1, 5 * u, n))  # o, i, f, g, c_{t-1}
+        self.h = h = self.buffer("h", (steps + 1, u + 1, n))  # h[t + 1] = [h_t; 1]; h[0] = [0; 1]
+        self.tanh_c = tanh_c = self.buffer("tanh_c", (steps, u, n))
+        z_h, products = self.buffer("z_h", (4 * u, n)), self.buffer("products", (2 * u, n))
+        half = np.array(0.5, dtype=x.dtype)  # a 0-d array: a Python float costs ~0.3 us more per call
+        # z's input half of every step at once: W^T x_t^T, one GEMM per step inside matmul
+        np.matmul(kernel_t, x.transpose(1, 2, 0), out=acts[:steps, : 4 * u])
+        acts[0, 4 * u :] = 0.0  # c_{-1}
+        h[0, :u] = 0.0
+        h[:, u] = 1.0  # the bias's row
+        p_ig, p_fc = products[:u], products[u:]
+        # per-step views made in one go (indexing inside the loop costs ~0.2 us a view)
+        views = zip(
+            acts[:steps, : 4 * u], acts[:steps, : 3 * u], acts[:steps, :u], acts[:steps, u : 3 * u],
+            acts[:steps, 3 * u :], acts[1:, 4 * u :], tanh_c, h[:steps], h[1:, :u], strict=True,
+        )  # fmt: skip
+        for t, (z, sig, o, i_f, g_c, c, tanh_c_t, h_prev, h_t) in enumerate(views):
+            if t:
+                np.matmul(recurrent_t, h_prev, out=z_h)  # h U + b
+                z += z_h
+            else:  # h_{-1} = 0
+                z += recurrent_t[:, u:]
+            np.tanh(z, out=z)  # g = tanh(z_g); o, i, f hold tanh(z/2)
+            np.multiply(sig, half, sig)  # sigmoid = (1 + tanh(z/2)) / 2 for o, i, f
+            np.add(sig, half, sig)
+            np.multiply(i_f, g_c, out=products)  # [i * g; f * c_{t-1}]
+            np.add(p_ig, p_fc, out=c)
+            np.tanh(c, out=tanh_c_t)
+            np.multiply(o, tanh_c_t, out=h_t)
+        out = h[1:, :u].transpose(2, 0, 1) if self.spec.return_sequences else h[-1, :u].T
+        return np.ascontiguousarray(out)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         n, steps, _ = self.x.shape
-        u = self.spec.units
-        recurrent_t = np.ascontiguousarray(self.recurrent.T)  # (4H, H)
-        dh_out = dy.transpose(1, 0, 2) if self.spec.return_sequences else None
-        dz = np.empty((steps, n, 4 * u), dtype=dy.dtype)  # internal order i, f, o, g
-        dh = np.zeros((n, u), dtype=dy.dtype)
-        dc = np.zeros((n, u), dtype=dy.dtype)
-        tmp = np.empty((n, u), dtype=dy.dtype)
-        # the local derivatives of every step at once, outside the sequential loop:
-        # sigmoid' = s (1 - s) for i, f, o; tanh' = 1 - g^2; dh -> dc through o (1 - tanh(c)^2)
-        sig = self.gates[:, :, : 3 * u]
-        d_sig = sig * (1 - sig)
-        d_g = 1 - np.square(self.gates[:, :, 3 * u :])
-        d_c = self.gates[:, :, 2 * u : 3 * u] * (1 - np.square(self.tanh_c))
+        u, p = self.spec.units, self.params
+        recurrent = self.internal(p["recurrent_kernel"])  # (H, 4H): dh = U dz
+        acts = self.acts[:steps]
+        o, i, f, g = (acts[:, k * u : (k + 1) * u] for k in range(4))
+        # Local derivatives of every step at once, outside the sequential loop, so that
+        # dz_o = dh * local_o and dz_{i,f,g} = dc * local_{i,f,g}, and dc += dh * dc_dh:
+        # o: tanh(c) o(1-o); i: g i(1-i); f: c_{t-1} f(1-f); g: i (1-g^2); dc_dh = o (1-tanh(c)^2)
+        local = self.buffer("local", (steps, 4 * u, n))
+        sig = local[:, : 3 * u]
+        np.subtract(1, acts[:, : 3 * u], out=sig)
+        sig *= acts[:, : 3 * u]
+        local[:, :u] *= self.tanh_c
+        local[:, u : 3 * u] *= acts[:, 3 * u :]  # [g; c_{t-1}]
+        local_g = local[:, 3 * u :]
+        np.square(g, out=local_g)
+        np.subtract(1, local_g, out=local_g)
+        local_g *= i
+        dc_dh = self.buffer("dc_dh", (steps, u, n))
+        np.square(self.tanh_c, out=dc_dh)
+        np.subtract(1, dc_dh, out=dc_dh)
+        dc_dh *= o
+        dh, dc, tmp = self.buffer("dh", (u, n)), self.buffer("dc", (u, n)), self.buffer("tmp", (u, n))
+        if self.spec.return_sequences:
+            dh_out = np.ascontiguousarray(dy.transpose(1, 2, 0))  # (T, H, N)
+            dh[...] = 0.0
+        else:
+            dh_out = None
+            dh[...] = dy.T
+        dc[...] = 0.0
+        dz = self.buffer("dz", (steps, 4 * u, n))  # internal order o, i, f, g
         for t in reversed(range(steps)):
             if dh_out is not None:
                 dh += dh_out[t]
-            elif t == steps - 1:
-                dh += dy
-            gates, dz_t = self.gates[t], dz[t]
-            i, f, g = gates[:, :u], gates[:, u : 2 * u], gates[:, 3 * u :]
-            di, df, do, dg = dz_t[:, :u], dz_t[:, u : 2 * u], dz_t[:, 2 * u : 3 * u], dz_t[:, 3 * u :]
-            np.multiply(dh, self.tanh_c[t], out=do)  # d(o) = dh * tanh(c)
-            np.multiply(dh, d_c[t], out=tmp)
+            dz_t, local_t = dz[t], local[t]
+            np.multiply(dh, local_t[:u], out=dz_t[:u])  # dz_o
+            np.multiply(dh, dc_dh[t], out=tmp)
             dc += tmp
-            np.multiply(dc, g, out=di)  # d(i) = dc * g
-            np.multiply(dc, self.c[t], out=df)  # d(f) = dc * c_{t-1}
-            dz_t[:, : 3 * u] *= d_sig[t]  # through the three sigmoids at once
-            np.multiply(dc, i, out=dg)  # dz_g = dc * i * (1 - g^2)
-            dg *= d_g[t]
-            dc *= f  # flows to step t - 1
-            np.matmul(dz_t, recurrent_t, out=dh)
-        order = self._order()
-        dz2 = dz.reshape(-1, 4 * u)
-        x2 = self.x.transpose(1, 0, 2).reshape(-1, self.x.shape[-1])
-        self.grads["kernel"][:, order] = x2.T @ dz2
-        self.grads["recurrent_kernel"][:, order] = self.h[:-1].reshape(-1, u).T @ dz2
-        self.grads["bias"][order] = dz2.sum(axis=0)
-        if "recurrent_bias" in self.params:  # enters z like bias: the same gradient
+            np.multiply(dc, local_t[u:].reshape(3, u, n), out=dz_t[u:].reshape(3, u, n))  # dz_i, dz_f, dz_g
+            if t:  # nothing flows into h_{-1}, c_{-1}
+                dc *= f[t]
+                np.matmul(recurrent, dz_t, out=dh)
+        # the weight gradients of all steps in one GEMM over (step, example) pairs t*N + n:
+        # [dW^T dU^T db] = dz [x_t h_{t-1} 1]
+        dz2 = self.buffer("dz2", (4 * u, steps * n))
+        dz2.reshape(4 * u, steps, n)[...] = dz.transpose(1, 0, 2)
+        d = self.x.shape[-1]
+        inputs = self.buffer("inputs", (steps, n, d + u + 1))
+        inputs[:, :, :d] = self.x.transpose(1, 0, 2)
+        inputs[:, :, d:] = self.h[:steps].transpose(0, 2, 1)
+        grads = dz2 @ inputs.reshape(steps * n, -1)
+        self.set_canonical(self.grads["kernel"], grads[:, :d].T)
+        self.set_canonical(self.grads["recurrent_kernel"], grads[:, d : d + u].T)
+        self.set_canonical(self.grads["bias"], grads[:, -1])
+        if "recurrent_bias" in p:  # enters z like bias: the same gradient
             self.grads["recurrent_bias"][...] = self.grads["bias"]
-        dx = (dz2 @ self.params["kernel"][:, order].T).reshape(steps, n, -1)
-        return np.ascontiguousarray(dx.transpose(1, 0, 2))
+        if not self.need_input_grad:
+            return None
+        dx = dz2.T @ self.internal(p["kernel"]).T  # (T*N, D)
+        return np.ascontiguousarray(dx.reshape(steps, n, -1).transpose(1, 0, 2))
