@@ -11,12 +11,20 @@ What a run keeps from a fresh process (harness/isolate.py):
 A worker is keyed by (backend, threads, device): TensorFlow fixes its thread pools at first
 use, so a run with another thread count gets a worker of its own.
 
+A backend that names ``shares_process_with`` (Keras on TF, JAX or torch names tf, jax or
+torch) runs in that backend's worker: the framework is imported once for both. What the two
+could share is reset per job as above, and tests/test_pool.py holds each pair's results
+bitwise equal to a fresh process's, in either order.
+
 ``WorkerPool`` is a runner for ``harness.run.run(..., runner=pool)``; several threads may call
-it at once (each backend's worker serves one job at a time).
+it at once (each worker serves one job at a time). Its ``run_all`` schedules one run's
+backends: the comparisons of different workers side by side (``parallel`` at once), then the
+timing runs one at a time, each alone on the machine.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -25,11 +33,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 
 import numpy as np
+from netparity.backends import BACKENDS, backend_object, prepare_process
 from netparity.harness.isolate import default_timeout, die_with_parent, end_process, start_child
-from netparity.harness.run import BackendResult, RunConfig, run_backend
+from netparity.harness.run import BackendResult, RunConfig, run_backend, time_backend
+from netparity.harness.timing import reset_peak_rss
 from netparity.spec.tasks import TaskInstance
 
 Progress = Callable[[str, int, int], None]
@@ -45,17 +56,49 @@ def fresh_state(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-def _serve(name: str, conn: Connection, parent_pid: int) -> None:
-    """A worker's main loop: import the framework once, then run jobs until told to stop."""
+_SPAWNER: ThreadPoolExecutor | None = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawn(target: Callable[..., None], args: tuple) -> multiprocessing.process.BaseProcess:
+    """``start_child(target, args)`` from one thread that lives as long as this process: the
+    parent-death signal (``die_with_parent``) fires when the *thread* that started a child
+    ends, so a worker started from a short-lived thread (a thread pool's) would die with it."""
+    global _SPAWNER
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None:
+            _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netparity-spawner")
+    if threading.current_thread() is threading.main_thread():
+        return start_child(target, args)  # the main thread lives as long as the process
+    return _SPAWNER.submit(start_child, target, args).result()
+
+
+def process_group(name: str) -> str:
+    """The backend whose worker runs ``name``: its ``shares_process_with``, else itself."""
+    return getattr(backend_object(name), "shares_process_with", None) or name
+
+
+def group_members(group: str) -> list[str]:
+    """The backends one worker of ``group`` serves."""
+    return [b for b in BACKENDS if process_group(b) == group] or [group]
+
+
+def _serve(group: str, conn: Connection, parent_pid: int, warm: bool = True) -> None:
+    """A worker's main loop: import the framework once (now when ``warm``, else in the first
+    job, whose ``import`` phase then measures it), then run jobs until told to stop."""
     die_with_parent(parent_pid)  # a parent killed with -9 leaves no worker behind
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends us
     logging.disable(logging.WARNING)  # e.g. TF's retracing warnings: many models per process is the point
     from netparity.backends import BackendUnavailable, get_backend
 
-    try:  # the warm import; an unavailable backend still answers (run_backend reports the skip)
-        get_backend(name)
-    except (BackendUnavailable, ImportError):
-        pass
+    members = group_members(group)
+    for name in members:  # before any framework is imported (e.g. Keras's engine)
+        prepare_process(name)
+    if warm:
+        try:  # an unavailable backend still answers (run_backend reports the skip)
+            get_backend(group)
+        except (BackendUnavailable, ImportError):
+            pass
     conn.send(("ready",))
     while True:
         try:
@@ -64,55 +107,68 @@ def _serve(name: str, conn: Connection, parent_pid: int) -> None:
             return
         if job is None:
             return
-        task, params, config, want_progress = job
+        kind, name, task, params, config, want_progress, ran = job
 
         def progress(backend: str, done: int, total: int) -> None:
             conn.send(("progress", backend, done, total))
 
         fresh_state(config.seed)
+        reset_peak_rss()  # peak_rss_mb: this job's peak, not an earlier job's
         try:
-            result = run_backend(name, task, params, config, progress if want_progress else None)
+            if kind == "time":
+                result = time_backend(name, task, params, config, ran)
+            else:
+                result = run_backend(name, task, params, config, progress if want_progress else None)
+            if len(members) > 1:  # what a fresh process would not share: said in the report
+                others = ", ".join(m for m in members if m != name)
+                result.implementation["process"] = f"a worker shared with {others} (the framework imported once)"
             conn.send(("result", result))
         except (BrokenPipeError, EOFError, OSError):  # the parent is gone: so are we
             return
 
 
 class Worker:
-    """One backend's persistent process, restarted after a crash or a time-out."""
+    """One process serving a backend (and those sharing its process), restarted after a
+    crash or a time-out: lazily, at its next job, so that no import runs beside a timing run."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, warm: bool = True) -> None:
         self.name = name
+        self.warm = warm
         self.lock = threading.Lock()  # one job at a time
         self.jobs = 0
         self.restarts = 0
         self.closed = False
+        self.process: multiprocessing.process.BaseProcess | None = None
         self._start()
 
     def _start(self) -> None:
         self.conn, child = multiprocessing.get_context("spawn").Pipe()
-        self.process = start_child(_serve, (self.name, child, os.getpid()))  # spawn, Ctrl-C ignored from the start
+        # spawn, Ctrl-C ignored from the start
+        self.process = _spawn(_serve, (self.name, child, os.getpid(), self.warm))
         child.close()
         self._ready = False
 
     def restart(self) -> None:
-        if self.closed:  # the pool is closing (e.g. Ctrl-C): no new process
-            return
+        """End the process; the next job starts a new one."""
         self.kill()
-        self.restarts += 1
-        self._start()
+        if not self.closed:  # the pool is closing (e.g. Ctrl-C): no new process
+            self.restarts += 1
 
     def kill(self) -> None:
-        end_process(self.process)
-        self.conn.close()
+        if self.process is not None:
+            end_process(self.process)
+            self.conn.close()
+            self.process = None
 
     def close(self) -> None:
         """Ask the worker to finish, and kill it if it does not within a few seconds."""
         self.closed = True
-        try:
-            self.conn.send(None)
-        except (OSError, ValueError):
-            pass
-        self.process.join(timeout=5)
+        if self.process is not None:
+            try:
+                self.conn.send(None)
+            except (OSError, ValueError):
+                pass
+            self.process.join(timeout=5)
         self.kill()  # if it did not finish
 
     def run(
@@ -122,17 +178,28 @@ class Worker:
         config: RunConfig,
         progress: Progress | None,
         timeout_s: float | None,
+        *,
+        name: str | None = None,
+        timing_of: BackendResult | None = None,
     ) -> BackendResult:
-        """The job's result; a ``failed`` one (and a restarted worker) if the process died or
-        the job ran past ``timeout_s`` (the framework import is not counted)."""
+        """The result of backend ``name`` (default: the worker's own); with ``timing_of`` (its
+        comparison, run before), that result with the timing runs added (harness.run.time_backend).
+        A ``failed`` one (and a restarted worker) if the process died or the job ran past
+        ``timeout_s`` (the framework import is not counted)."""
+        name = name or self.name
+        kind = "run" if timing_of is None else "time"
         with self.lock:
             self.jobs += 1
+            if self.closed:
+                return BackendResult(name, status="failed", reason="the pool was closed (e.g. Ctrl-C) before it ran")
             try:
+                if self.process is None:
+                    self._start()
                 self._wait_ready()
-                self.conn.send((task, params, config, progress is not None))
+                self.conn.send((kind, name, task, params, config, progress is not None, timing_of))
             except (EOFError, OSError, BrokenPipeError):
                 self.restart()
-                return BackendResult(self.name, status="failed", reason=DIED)
+                return BackendResult(name, status="failed", reason=DIED)
             deadline = None if timeout_s is None else time.monotonic() + timeout_s
             while True:
                 wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
@@ -146,7 +213,7 @@ class Worker:
                     elif deadline is not None and time.monotonic() >= deadline:
                         self.restart()
                         return BackendResult(
-                            self.name,
+                            name,
                             status="failed",
                             reason=f"timed out after {timeout_s:g} s; the worker was restarted",
                         )
@@ -159,7 +226,7 @@ class Worker:
                     return message[1]
                 else:
                     self.restart()
-                    return BackendResult(self.name, status="failed", reason=DIED)
+                    return BackendResult(name, status="failed", reason=DIED)
 
     def _wait_ready(self) -> None:
         """Block until the worker has imported its framework (not counted in a job's time-out)."""
@@ -200,19 +267,30 @@ class WorkerPool:
 
     ``timeout_s`` bounds each job (None: ``config.backend_timeout``, else the run's default,
     harness.isolate.default_timeout): a job past it is ended with its worker, which restarts,
-    and comes back ``failed``."""
+    and comes back ``failed``. ``share``: backends that may share a process (``process_group``)
+    get one worker. ``warm``: a worker imports its framework as soon as it starts (a campaign's
+    workers then import side by side); else in its first job, whose ``import`` phase measures
+    it (a single run's report). ``parallel``: comparisons of one run (``run_all``) at once."""
 
-    def __init__(self, timeout_s: float | None = None) -> None:
+    def __init__(
+        self, timeout_s: float | None = None, *, share: bool = True, warm: bool = True, parallel: int | None = None
+    ) -> None:
         self.timeout_s = timeout_s
+        self.share = share
+        self.warm = warm
+        self.parallel = parallel or min(2, os.cpu_count() or 1)
         self._workers: dict[tuple[str, int | None, str], Worker] = {}
         self._lock = threading.Lock()
         self._timing = _Exclusive()
 
+    def group(self, name: str) -> str:
+        return process_group(name) if self.share else name
+
     def worker(self, name: str, config: RunConfig) -> Worker:
-        key = (name, config.threads, config.device)
+        key = (self.group(name), config.threads, config.device)
         with self._lock:
             if key not in self._workers:
-                self._workers[key] = Worker(name)
+                self._workers[key] = Worker(key[0], warm=self.warm)
             return self._workers[key]
 
     def start(self, names: list[str], config: RunConfig) -> None:
@@ -227,14 +305,65 @@ class WorkerPool:
         params: dict[str, np.ndarray],
         config: RunConfig,
         progress: Progress | None = None,
+        *,
+        timing_of: BackendResult | None = None,
     ) -> BackendResult:
         worker = self.worker(name, config)
-        self._timing.acquire(exclusive=config.timing)
+        exclusive = config.timing
+        self._timing.acquire(exclusive=exclusive)
         try:
             timeout = self.timeout_s or config.backend_timeout or default_timeout(task, config)
-            return worker.run(task, params, config, progress, timeout)
+            return worker.run(task, params, config, progress, timeout, name=name, timing_of=timing_of)
         finally:
-            self._timing.release(exclusive=config.timing)
+            self._timing.release(exclusive=exclusive)
+
+    def run_all(
+        self,
+        names: list[str],
+        task_of: Callable[[str], TaskInstance],
+        params: dict[str, np.ndarray],
+        config: RunConfig,
+        progress: Progress | None,
+        results: dict[str, BackendResult],
+    ) -> None:
+        """One run's backends into ``results`` as each finishes: the comparisons first,
+        ``parallel`` workers computing at once (a worker's backends one after another), then,
+        with ``config.timing``, every timing run one at a time with nothing else computing
+        (the comparisons are over, and a restarted worker imports inside its own turn).
+        A timing run that fails or dies fails only its backend; its comparison is kept."""
+        groups: dict[str, list[str]] = {}
+        for n in names:
+            groups.setdefault(self.group(n), []).append(n)
+        compare_only = dataclasses.replace(config, timing=False)
+
+        def compare_group(members: list[str]) -> None:
+            for n in members:
+                results[n] = self(n, task_of(n), params, compare_only, progress)
+
+        executor = ThreadPoolExecutor(max_workers=max(1, min(self.parallel, len(groups))))
+        try:
+            for future in [executor.submit(compare_group, m) for m in groups.values()]:
+                future.result()
+        except BaseException:  # Ctrl-C: start nothing new; closing the pool ends what runs
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+        executor.shutdown()
+        if not config.timing:
+            return
+        for n in names:
+            ran = results[n]
+            if not ran.ran:
+                continue
+            slim = BackendResult(n, implementation=ran.implementation, timings=ran.timings)
+            timed = self(n, task_of(n), params, config, timing_of=slim)
+            if timed.status == "failed":
+                reason = timed.reason
+                ran.status, ran.reason = (
+                    "failed",
+                    reason if reason.startswith("timing runs") else f"timing runs: {reason}",
+                )
+            ran.implementation = timed.implementation or ran.implementation
+            ran.timings = timed.timings or ran.timings
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Jobs and restarts per worker (by backend name, threads and device)."""

@@ -1,0 +1,153 @@
+"""One run on persistent workers (harness.pool.WorkerPool.run_all): comparisons side by side,
+timing runs one at a time with nothing else computing, a backend sharing its framework's
+worker (Keras on TF, JAX, torch) computes exactly what it computes alone in a fresh process,
+and a worker that dies loses only the job it ran."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import require
+from netparity.harness.isolate import run_isolated
+from netparity.harness.pool import WorkerPool, group_members, process_group
+from netparity.harness.run import BackendResult, RunConfig, run, with_overrides
+from netparity.harness.timing import Timing
+from netparity.spec.init import init_params
+from netparity.spec.tasks import get_task
+
+PAIRS = [("tf", "keras"), ("jax", "keras-jax"), ("torch", "keras-torch")]
+
+
+@pytest.fixture(scope="module")
+def small_task():
+    return with_overrides(get_task("classification").build(0), epochs=1)
+
+
+def assert_same(a: BackendResult, b: BackendResult) -> None:
+    """Bitwise the same numbers: outputs, activations, gradients, losses, trained parameters."""
+    assert a.status == b.status == "ok", (a.reason, b.reason)
+    assert np.array_equal(a.outputs, b.outputs) and np.array_equal(a.test_outputs, b.test_outputs)
+    assert len(a.activations) == len(b.activations)
+    assert all(np.array_equal(x, y) for x, y in zip(a.activations, b.activations, strict=True))
+    assert a.loss == b.loss and a.losses == b.losses and a.lrs == b.lrs
+    for name in (*a.grads, *b.grads):
+        assert np.array_equal(a.grads[name], b.grads[name]), name
+    for name in (*a.params, *b.params):
+        assert np.array_equal(a.params[name], b.params[name]), name
+
+
+def test_the_keras_engines_share_their_frameworks_worker() -> None:
+    assert [process_group(b) for b in ("keras", "keras-jax", "keras-torch")] == ["tf", "jax", "torch"]
+    assert process_group("numpy") == "numpy" and group_members("tf") == ["tf", "keras"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("host", "guest"), PAIRS)
+def test_a_shared_worker_gives_each_backend_its_fresh_process_numbers_in_either_order(
+    host: str, guest: str, small_task
+) -> None:
+    """What two backends share in one process (a framework's caches, Keras's global state,
+    random generators) changes none of their numbers, whichever ran first."""
+    require(host)
+    require(guest)
+    params = init_params(small_task.model, 0)
+    config = RunConfig(dtype="float64", timing=False)
+    fresh = {n: run_isolated(n, small_task, params, config) for n in (host, guest)}
+    for order in ((host, guest), (guest, host)):
+        with WorkerPool(warm=False) as pool:
+            for n in order:
+                shared = pool(n, small_task, params, config)
+                assert_same(shared, fresh[n])
+                assert "shared with" in shared.implementation["process"]
+            assert len(pool.stats()) == 1  # one worker served both
+
+
+class Recording(WorkerPool):
+    """run_all's scheduling with each job replaced by a short sleep, recording when it ran."""
+
+    def __init__(self, parallel: int) -> None:
+        super().__init__(parallel=parallel)
+        self.jobs: list[tuple[str, bool, float, float]] = []  # (backend, timing, start, end)
+        self.lock = threading.Lock()
+
+    def __call__(self, name, task, params, config, progress=None, *, timing_of=None):
+        start = time.monotonic()
+        time.sleep(0.05)
+        with self.lock:
+            self.jobs.append((name, timing_of is not None, start, time.monotonic()))
+        if timing_of is None:
+            return BackendResult(name, timings=[Timing("build", 1.0, 1.0, 1.0, 1)])
+        return BackendResult(name, implementation=timing_of.implementation, timings=[*timing_of.timings])
+
+
+def test_comparisons_run_side_by_side_and_each_timing_run_alone(small_task) -> None:
+    names = ["numpy", "torch", "tf", "jax", "keras", "keras-jax", "keras-torch"]
+    pool = Recording(parallel=2)
+    results: dict[str, BackendResult] = {}
+    pool.run_all(names, lambda n: small_task, {}, RunConfig(timing=True), None, results)
+    compared = [j for j in pool.jobs if not j[1]]
+    timed = [j for j in pool.jobs if j[1]]
+    assert sorted(j[0] for j in compared) == sorted(names) and [j[0] for j in timed] == names
+    overlap = any(a[2] < b[3] and b[2] < a[3] for a in compared for b in compared if a is not b)
+    assert overlap  # two workers compared at once
+    for t in timed:  # nothing else ran while a timing run did
+        assert all(not (o[2] < t[3] and t[2] < o[3]) for o in pool.jobs if o is not t), t
+    assert max(j[3] for j in compared) <= min(j[2] for j in timed)
+    for group in (("tf", "keras"), ("torch", "keras-torch"), ("jax", "keras-jax")):  # a worker's jobs in turn
+        a, b = (next(j for j in compared if j[0] == n) for n in group)
+        assert a[3] <= b[2], group
+
+
+def test_no_timing_runs_only_the_comparisons(small_task) -> None:
+    pool = Recording(parallel=2)
+    results: dict[str, BackendResult] = {}
+    pool.run_all(["numpy", "torch"], lambda n: small_task, {}, RunConfig(timing=False), None, results)
+    assert sorted(results) == ["numpy", "torch"] and not any(j[1] for j in pool.jobs)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_comparison_fails_its_backend_and_the_partner_still_runs(small_task) -> None:
+    """tf's worker is killed while tf trains: tf fails, Keras (queued on the same worker) runs
+    in a restarted worker, NumPy is untouched, and the timing runs still happen for both."""
+    require("tf")
+    require("keras")
+    task = with_overrides(small_task, epochs=200)  # long enough to be caught training
+    config = RunConfig(dtype="float64", timing=False)
+    with WorkerPool(warm=False) as pool:
+        seen: list[str] = []
+
+        def progress(backend: str, done: int, total: int) -> None:
+            if backend == "tf" and not seen:
+                seen.append(backend)
+                worker = pool.worker("tf", config)
+                os.kill(worker.process.pid, signal.SIGKILL)
+
+        result = run(task, ["numpy", "tf", "keras"], config, runner=pool, progress=progress)
+        stats = pool.stats()
+    tf, keras, numpy = (result.results[n] for n in ("tf", "keras", "numpy"))
+    assert tf.status == "failed" and "died" in tf.reason
+    assert numpy.status == "ok" and keras.status == "ok", keras.reason
+    assert stats["tf/threads=None/cpu"]["restarts"] == 1
+
+
+def test_a_dead_worker_in_the_timing_runs_keeps_the_comparison(small_task, monkeypatch) -> None:
+    """A timing run that dies fails its backend with the reason, and keeps what it compared."""
+
+    class DiesTiming(Recording):
+        def __call__(self, name, task, params, config, progress=None, *, timing_of=None):
+            if timing_of is not None and name == "torch":
+                return BackendResult(name, status="failed", reason="its worker process died")
+            return super().__call__(name, task, params, config, progress, timing_of=timing_of)
+
+    pool = DiesTiming(parallel=2)
+    results: dict[str, BackendResult] = {}
+    pool.run_all(["numpy", "torch"], lambda n: small_task, {}, RunConfig(timing=True), None, results)
+    torch = results["torch"]
+    assert (torch.status, torch.reason) == ("failed", "timing runs: its worker process died")
+    assert [t.phase for t in torch.timings] == ["build"]  # the comparison's timings kept
+    assert results["numpy"].status == "ok"
