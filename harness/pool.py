@@ -237,20 +237,24 @@ class Worker:
 
 
 class _Exclusive:
-    """Shared for comparisons, exclusive for timing runs (a readers-writer lock)."""
+    """Shared for comparisons, exclusive for timing runs (a readers-writer lock that prefers
+    the writer: once a timing run waits, no new comparison starts before it has run)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._shared = 0
         self._exclusive = False
+        self._waiting = 0  # timing runs waiting for the running comparisons to finish
 
     def acquire(self, exclusive: bool) -> None:
         with self._cond:
             if exclusive:
+                self._waiting += 1
                 self._cond.wait_for(lambda: not self._exclusive and self._shared == 0)
+                self._waiting -= 1
                 self._exclusive = True
             else:
-                self._cond.wait_for(lambda: not self._exclusive)
+                self._cond.wait_for(lambda: not self._exclusive and self._waiting == 0)
                 self._shared += 1
 
     def release(self, exclusive: bool) -> None:
@@ -308,10 +312,10 @@ class WorkerPool:
         *,
         timing_of: BackendResult | None = None,
     ) -> BackendResult:
-        worker = self.worker(name, config)
         exclusive = config.timing
         self._timing.acquire(exclusive=exclusive)
-        try:
+        try:  # a worker starts (or restarts) inside the job's turn: never beside a timing run
+            worker = self.worker(name, config)
             timeout = self.timeout_s or config.backend_timeout or default_timeout(task, config)
             return worker.run(task, params, config, progress, timeout, name=name, timing_of=timing_of)
         finally:
@@ -326,44 +330,43 @@ class WorkerPool:
         progress: Progress | None,
         results: dict[str, BackendResult],
     ) -> None:
-        """One run's backends into ``results`` as each finishes: the comparisons first,
-        ``parallel`` workers computing at once (a worker's backends one after another), then,
-        with ``config.timing``, every timing run one at a time with nothing else computing
-        (the comparisons are over, and a restarted worker imports inside its own turn).
-        A timing run that fails or dies fails only its backend; its comparison is kept."""
+        """One run's backends into ``results`` as each finishes. ``parallel`` workers compute
+        at once, each running its backends one after another: a backend's comparison, then
+        (with ``config.timing``) its timing runs, which wait for the running comparisons to
+        finish and run with nothing else computing, in the same process right after its
+        comparison, as in a fresh process per backend (harness.isolate). A timing run that
+        fails or dies fails only its backend; what it compared is kept."""
         groups: dict[str, list[str]] = {}
         for n in names:
             groups.setdefault(self.group(n), []).append(n)
         compare_only = dataclasses.replace(config, timing=False)
 
-        def compare_group(members: list[str]) -> None:
+        def run_group(members: list[str]) -> None:
             for n in members:
-                results[n] = self(n, task_of(n), params, compare_only, progress)
+                results[n] = ran = self(n, task_of(n), params, compare_only, progress)
+                if config.timing and ran.ran:
+                    self._add_timings(ran, task_of(n), params, config)
 
         executor = ThreadPoolExecutor(max_workers=max(1, min(self.parallel, len(groups))))
         try:
-            for future in [executor.submit(compare_group, m) for m in groups.values()]:
+            for future in [executor.submit(run_group, m) for m in groups.values()]:
                 future.result()
         except BaseException:  # Ctrl-C: start nothing new; closing the pool ends what runs
             executor.shutdown(wait=False, cancel_futures=True)
             raise
         executor.shutdown()
-        if not config.timing:
-            return
-        for n in names:
-            ran = results[n]
-            if not ran.ran:
-                continue
-            slim = BackendResult(n, implementation=ran.implementation, timings=ran.timings)
-            timed = self(n, task_of(n), params, config, timing_of=slim)
-            if timed.status == "failed":
-                reason = timed.reason
-                ran.status, ran.reason = (
-                    "failed",
-                    reason if reason.startswith("timing runs") else f"timing runs: {reason}",
-                )
-            ran.implementation = timed.implementation or ran.implementation
-            ran.timings = timed.timings or ran.timings
+
+    def _add_timings(
+        self, ran: BackendResult, task: TaskInstance, params: dict[str, np.ndarray], config: RunConfig
+    ) -> None:
+        """``ran`` (a comparison) with its backend's timing runs added, or failed with why."""
+        slim = BackendResult(ran.backend, implementation=ran.implementation, timings=ran.timings)
+        timed = self(ran.backend, task, params, config, timing_of=slim)
+        if timed.status == "failed":
+            reason = timed.reason
+            ran.status, ran.reason = "failed", reason if reason.startswith("timing runs") else f"timing runs: {reason}"
+        ran.implementation = timed.implementation or ran.implementation
+        ran.timings = timed.timings or ran.timings
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Jobs and restarts per worker (by backend name, threads and device)."""

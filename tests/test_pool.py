@@ -68,18 +68,25 @@ def test_a_shared_worker_gives_each_backend_its_fresh_process_numbers_in_either_
 
 
 class Recording(WorkerPool):
-    """run_all's scheduling with each job replaced by a short sleep, recording when it ran."""
+    """run_all's scheduling, and WorkerPool's lock, with each worker's job replaced by a short
+    sleep that records when it ran."""
 
     def __init__(self, parallel: int) -> None:
         super().__init__(parallel=parallel)
         self.jobs: list[tuple[str, bool, float, float]] = []  # (backend, timing, start, end)
         self.lock = threading.Lock()
 
-    def __call__(self, name, task, params, config, progress=None, *, timing_of=None):
+    def worker(self, name, config):
+        return self
+
+    def run(self, task, params, config, progress, timeout_s, *, name=None, timing_of=None):
         start = time.monotonic()
         time.sleep(0.05)
         with self.lock:
             self.jobs.append((name, timing_of is not None, start, time.monotonic()))
+        return self.result(name, timing_of)
+
+    def result(self, name, timing_of):
         if timing_of is None:
             return BackendResult(name, timings=[Timing("build", 1.0, 1.0, 1.0, 1)])
         return BackendResult(name, implementation=timing_of.implementation, timings=[*timing_of.timings])
@@ -90,17 +97,17 @@ def test_comparisons_run_side_by_side_and_each_timing_run_alone(small_task) -> N
     pool = Recording(parallel=2)
     results: dict[str, BackendResult] = {}
     pool.run_all(names, lambda n: small_task, {}, RunConfig(timing=True), None, results)
-    compared = [j for j in pool.jobs if not j[1]]
-    timed = [j for j in pool.jobs if j[1]]
-    assert sorted(j[0] for j in compared) == sorted(names) and [j[0] for j in timed] == names
-    overlap = any(a[2] < b[3] and b[2] < a[3] for a in compared for b in compared if a is not b)
+    compared = {j[0]: j for j in pool.jobs if not j[1]}
+    timed = {j[0]: j for j in pool.jobs if j[1]}
+    assert sorted(compared) == sorted(timed) == sorted(results) == sorted(names)
+    overlap = any(a[2] < b[3] and b[2] < a[3] for a in compared.values() for b in compared.values() if a is not b)
     assert overlap  # two workers compared at once
-    for t in timed:  # nothing else ran while a timing run did
+    for t in timed.values():  # nothing else ran while a timing run did
         assert all(not (o[2] < t[3] and t[2] < o[3]) for o in pool.jobs if o is not t), t
-    assert max(j[3] for j in compared) <= min(j[2] for j in timed)
-    for group in (("tf", "keras"), ("torch", "keras-torch"), ("jax", "keras-jax")):  # a worker's jobs in turn
-        a, b = (next(j for j in compared if j[0] == n) for n in group)
-        assert a[3] <= b[2], group
+    for n in names:  # a backend is timed after its comparison, before its worker's next backend
+        assert compared[n][3] <= timed[n][2]
+    for first, second in (("tf", "keras"), ("torch", "keras-torch"), ("jax", "keras-jax")):
+        assert timed[first][3] <= compared[second][2], (first, second)
 
 
 def test_no_timing_runs_only_the_comparisons(small_task) -> None:
@@ -139,10 +146,10 @@ def test_a_dead_worker_in_the_timing_runs_keeps_the_comparison(small_task, monke
     """A timing run that dies fails its backend with the reason, and keeps what it compared."""
 
     class DiesTiming(Recording):
-        def __call__(self, name, task, params, config, progress=None, *, timing_of=None):
+        def result(self, name, timing_of):
             if timing_of is not None and name == "torch":
                 return BackendResult(name, status="failed", reason="its worker process died")
-            return super().__call__(name, task, params, config, progress, timing_of=timing_of)
+            return super().result(name, timing_of)
 
     pool = DiesTiming(parallel=2)
     results: dict[str, BackendResult] = {}
