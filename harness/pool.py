@@ -32,15 +32,16 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 
 import numpy as np
 from netparity.backends import BACKENDS, backend_object, prepare_process
 from netparity.harness.isolate import default_timeout, die_with_parent, end_process, start_child
 from netparity.harness.run import BackendResult, RunConfig, run_backend, time_backend
-from netparity.harness.timing import reset_peak_rss
+from netparity.harness.timing import once, reset_peak_rss
 from netparity.spec.tasks import TaskInstance
 
 Progress = Callable[[str, int, int], None]
@@ -115,7 +116,9 @@ def _serve(group: str, conn: Connection, parent_pid: int, warm: bool = True) -> 
         fresh_state(config.seed)
         reset_peak_rss()  # peak_rss_mb: this job's peak, not an earlier job's
         try:
-            if kind == "time":
+            if kind == "import":
+                result = _import(name)
+            elif kind == "time":
                 result = time_backend(name, task, params, config, ran)
             else:
                 result = run_backend(name, task, params, config, progress if want_progress else None)
@@ -125,6 +128,42 @@ def _serve(group: str, conn: Connection, parent_pid: int, warm: bool = True) -> 
             conn.send(("result", result))
         except (BrokenPipeError, EOFError, OSError):  # the parent is gone: so are we
             return
+
+
+def _import(name: str) -> BackendResult:
+    """Import backend ``name``'s framework: its ``import`` timing, or failed (its comparison,
+    which imports again, then reports why)."""
+    from netparity.backends import get_backend
+
+    try:
+        t_import, _ = once("import", lambda: get_backend(name))
+    except Exception as err:
+        return BackendResult(name, status="failed", reason=f"{type(err).__name__}: {err}")
+    return BackendResult(name, timings=[t_import])
+
+
+class _Cores:
+    """The machine's cores as a budget of compute threads: a job takes as many as it runs
+    (an import one, a comparison its ``threads``), so that a run never oversubscribes the
+    cores (threads waiting for a core spin and burn it: measured on torch at load)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._free = total
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, n: int) -> Iterator[None]:
+        n = max(1, min(n, self.total))
+        with self._cond:
+            self._cond.wait_for(lambda: self._free >= n)
+            self._free -= n
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._free += n
+                self._cond.notify_all()
 
 
 class Worker:
@@ -181,13 +220,15 @@ class Worker:
         *,
         name: str | None = None,
         timing_of: BackendResult | None = None,
+        kind: str = "run",
     ) -> BackendResult:
         """The result of backend ``name`` (default: the worker's own); with ``timing_of`` (its
-        comparison, run before), that result with the timing runs added (harness.run.time_backend).
+        comparison, run before), that result with the timing runs added (harness.run.time_backend);
+        with ``kind="import"``, only its framework imported (``_import``).
         A ``failed`` one (and a restarted worker) if the process died or the job ran past
         ``timeout_s`` (the framework import is not counted)."""
         name = name or self.name
-        kind = "run" if timing_of is None else "time"
+        kind = "time" if timing_of is not None else kind
         with self.lock:
             self.jobs += 1
             if self.closed:
@@ -274,7 +315,8 @@ class WorkerPool:
     and comes back ``failed``. ``share``: backends that may share a process (``process_group``)
     get one worker. ``warm``: a worker imports its framework as soon as it starts (a campaign's
     workers then import side by side); else in its first job, whose ``import`` phase measures
-    it (a single run's report). ``parallel``: comparisons of one run (``run_all``) at once."""
+    it (a single run's report). ``parallel``: the cores one run (``run_all``) may keep busy
+    (default: all)."""
 
     def __init__(
         self, timeout_s: float | None = None, *, share: bool = True, warm: bool = True, parallel: int | None = None
@@ -282,7 +324,7 @@ class WorkerPool:
         self.timeout_s = timeout_s
         self.share = share
         self.warm = warm
-        self.parallel = parallel or min(2, os.cpu_count() or 1)
+        self.parallel = parallel or os.cpu_count() or 1
         self._workers: dict[tuple[str, int | None, str], Worker] = {}
         self._lock = threading.Lock()
         self._timing = _Exclusive()
@@ -311,13 +353,14 @@ class WorkerPool:
         progress: Progress | None = None,
         *,
         timing_of: BackendResult | None = None,
+        kind: str = "run",
     ) -> BackendResult:
         exclusive = config.timing
         self._timing.acquire(exclusive=exclusive)
         try:  # a worker starts (or restarts) inside the job's turn: never beside a timing run
             worker = self.worker(name, config)
             timeout = self.timeout_s or config.backend_timeout or default_timeout(task, config)
-            return worker.run(task, params, config, progress, timeout, name=name, timing_of=timing_of)
+            return worker.run(task, params, config, progress, timeout, name=name, timing_of=timing_of, kind=kind)
         finally:
             self._timing.release(exclusive=exclusive)
 
@@ -330,22 +373,31 @@ class WorkerPool:
         progress: Progress | None,
         results: dict[str, BackendResult],
     ) -> None:
-        """One run's backends into ``results`` as each finishes. ``parallel`` workers compute
-        at once, each running its backends one after another: a backend's comparison, then
-        (with ``config.timing``) its timing runs, which wait for the running comparisons to
-        finish and run with nothing else computing, in the same process right after its
-        comparison, as in a fresh process per backend (harness.isolate). A timing run that
-        fails or dies fails only its backend; what it compared is kept."""
+        """One run's backends into ``results`` as each finishes. Workers run side by side
+        within the machine's cores (``_Cores``: an import takes one, a comparison its
+        ``config.threads``), each running its backends one after another: a backend's import,
+        its comparison, then (with ``config.timing``) its timing runs, which wait for every
+        running job to finish and run with nothing else computing, in the same process right
+        after its comparison, as in a fresh process per backend (harness.isolate). A timing
+        run that fails or dies fails only its backend; what it compared is kept."""
         groups: dict[str, list[str]] = {}
         for n in names:
             groups.setdefault(self.group(n), []).append(n)
         compare_only = dataclasses.replace(config, timing=False)
+        cores = _Cores(self.parallel)
+        threads = config.threads or self.parallel
 
         def run_group(members: list[str]) -> None:
             for n in members:
-                results[n] = ran = self(n, task_of(n), params, compare_only, progress)
+                task = task_of(n)
+                with cores.hold(1):  # the import on its own: one thread, side by side with others
+                    imported = self(n, task, params, compare_only, kind="import")
+                with cores.hold(threads):
+                    results[n] = ran = self(n, task, params, compare_only, progress)
+                if imported.status == "ok" and ran.timings and ran.timings[0].phase == "import":
+                    ran.timings[0] = imported.timings[0].with_work(peak_rss_mb=ran.timings[0].peak_rss_mb)
                 if config.timing and ran.ran:
-                    self._add_timings(ran, task_of(n), params, config)
+                    self._add_timings(ran, task, params, config)
 
         executor = ThreadPoolExecutor(max_workers=max(1, min(self.parallel, len(groups))))
         try:

@@ -79,42 +79,65 @@ class Recording(WorkerPool):
     def worker(self, name, config):
         return self
 
-    def run(self, task, params, config, progress, timeout_s, *, name=None, timing_of=None):
+    def run(self, task, params, config, progress, timeout_s, *, name=None, timing_of=None, kind="run"):
         start = time.monotonic()
         time.sleep(0.05)
+        kind = "time" if timing_of is not None else kind
         with self.lock:
-            self.jobs.append((name, timing_of is not None, start, time.monotonic()))
+            self.jobs.append((name, kind, start, time.monotonic()))
+        if kind == "import":
+            return BackendResult(name, timings=[Timing("import", 50.0, 50.0, 50.0, 1)])
         return self.result(name, timing_of)
 
     def result(self, name, timing_of):
         if timing_of is None:
-            return BackendResult(name, timings=[Timing("build", 1.0, 1.0, 1.0, 1)])
+            return BackendResult(
+                name, timings=[Timing("import", 0.01, 0.01, 0.01, 1), Timing("build", 1.0, 1.0, 1.0, 1)]
+            )
         return BackendResult(name, implementation=timing_of.implementation, timings=[*timing_of.timings])
+
+
+def overlaps(a: tuple, b: tuple) -> bool:
+    return a[2] < b[3] and b[2] < a[3]
 
 
 def test_comparisons_run_side_by_side_and_each_timing_run_alone(small_task) -> None:
     names = ["numpy", "torch", "tf", "jax", "keras", "keras-jax", "keras-torch"]
     pool = Recording(parallel=2)
     results: dict[str, BackendResult] = {}
-    pool.run_all(names, lambda n: small_task, {}, RunConfig(timing=True), None, results)
-    compared = {j[0]: j for j in pool.jobs if not j[1]}
-    timed = {j[0]: j for j in pool.jobs if j[1]}
-    assert sorted(compared) == sorted(timed) == sorted(results) == sorted(names)
-    overlap = any(a[2] < b[3] and b[2] < a[3] for a in compared.values() for b in compared.values() if a is not b)
-    assert overlap  # two workers compared at once
-    for t in timed.values():  # nothing else ran while a timing run did
-        assert all(not (o[2] < t[3] and t[2] < o[3]) for o in pool.jobs if o is not t), t
-    for n in names:  # a backend is timed after its comparison, before its worker's next backend
-        assert compared[n][3] <= timed[n][2]
+    pool.run_all(names, lambda n: small_task, {}, RunConfig(timing=True, threads=1), None, results)
+    jobs = {(j[0], j[1]): j for j in pool.jobs}
+    assert len(jobs) == len(pool.jobs) == 3 * len(names) and sorted(results) == sorted(names)
+    compared = [j for j in pool.jobs if j[1] == "run"]
+    assert any(overlaps(a, b) for a in compared for b in compared if a is not b)  # two at once
+    for t in (j for j in pool.jobs if j[1] == "time"):  # nothing else ran while a timing run did
+        assert all(not overlaps(o, t) for o in pool.jobs if o is not t), t
+    for n in names:  # import, comparison, timing, in turn; the import's time is the report's
+        assert jobs[n, "import"][3] <= jobs[n, "run"][2] and jobs[n, "run"][3] <= jobs[n, "time"][2]
+        assert results[n].timings[0].phase == "import" and results[n].timings[0].median_ms == 50.0
     for first, second in (("tf", "keras"), ("torch", "keras-torch"), ("jax", "keras-jax")):
-        assert timed[first][3] <= compared[second][2], (first, second)
+        assert jobs[first, "time"][3] <= jobs[second, "import"][2], (first, second)
+
+
+def test_comparisons_never_ask_for_more_threads_than_cores(small_task) -> None:
+    """With each backend on all (2) cores, comparisons run one at a time; imports (one
+    thread each) may still run beside each other."""
+    pool = Recording(parallel=2)
+    results: dict[str, BackendResult] = {}
+    names = ["numpy", "torch", "tf", "jax"]
+    pool.run_all(names, lambda n: small_task, {}, RunConfig(timing=False, threads=2), None, results)
+    compared = [j for j in pool.jobs if j[1] == "run"]
+    assert not any(overlaps(a, b) for a in compared for b in compared if a is not b)
+    assert all(not overlaps(i, c) for i in pool.jobs if i[1] == "import" for c in compared)
+    imports = [j for j in pool.jobs if j[1] == "import"]
+    assert any(overlaps(a, b) for a in imports for b in imports if a is not b)
 
 
 def test_no_timing_runs_only_the_comparisons(small_task) -> None:
     pool = Recording(parallel=2)
     results: dict[str, BackendResult] = {}
     pool.run_all(["numpy", "torch"], lambda n: small_task, {}, RunConfig(timing=False), None, results)
-    assert sorted(results) == ["numpy", "torch"] and not any(j[1] for j in pool.jobs)
+    assert sorted(results) == ["numpy", "torch"] and not any(j[1] == "time" for j in pool.jobs)
 
 
 @pytest.mark.slow
@@ -156,5 +179,5 @@ def test_a_dead_worker_in_the_timing_runs_keeps_the_comparison(small_task, monke
     pool.run_all(["numpy", "torch"], lambda n: small_task, {}, RunConfig(timing=True), None, results)
     torch = results["torch"]
     assert (torch.status, torch.reason) == ("failed", "timing runs: its worker process died")
-    assert [t.phase for t in torch.timings] == ["build"]  # the comparison's timings kept
+    assert [t.phase for t in torch.timings] == ["import", "build"]  # the comparison's timings kept
     assert results["numpy"].status == "ok"
