@@ -106,8 +106,9 @@ def _serve(group: str, conn: Connection, parent_pid: int, warm: bool = True) -> 
             job = conn.recv()
         except EOFError:  # the parent is gone
             return
-        if job is None:
-            return
+        if job is None:  # done: exit now; a framework's interpreter shutdown can take seconds
+            conn.close()
+            os._exit(0)
         kind, name, task, params, config, want_progress, ran = job
 
         def progress(backend: str, done: int, total: int) -> None:
@@ -199,16 +200,21 @@ class Worker:
             self.conn.close()
             self.process = None
 
-    def close(self) -> None:
-        """Ask the worker to finish, and kill it if it does not within a few seconds."""
+    def close(self, deadline: float | None = None) -> None:
+        """Ask the worker to finish, and kill it if it has not by ``deadline`` (monotonic;
+        default: in 5 s)."""
+        self.ask_to_finish()
+        if self.process is not None:
+            self.process.join(timeout=max(0.0, (deadline or time.monotonic() + 5) - time.monotonic()))
+        self.kill()  # if it did not finish
+
+    def ask_to_finish(self) -> None:
         self.closed = True
         if self.process is not None:
             try:
                 self.conn.send(None)
             except (OSError, ValueError):
                 pass
-            self.process.join(timeout=5)
-        self.kill()  # if it did not finish
 
     def run(
         self,
@@ -230,7 +236,7 @@ class Worker:
         name = name or self.name
         kind = "time" if timing_of is not None else kind
         with self.lock:
-            self.jobs += 1
+            self.jobs += kind != "import"  # comparisons and timing runs: what stats() counts
             if self.closed:
                 return BackendResult(name, status="failed", reason="the pool was closed (e.g. Ctrl-C) before it ran")
             try:
@@ -328,6 +334,7 @@ class WorkerPool:
         self._workers: dict[tuple[str, int | None, str], Worker] = {}
         self._lock = threading.Lock()
         self._timing = _Exclusive()
+        self._cores = _Cores(self.parallel)
 
     def group(self, name: str) -> str:
         return process_group(name) if self.share else name
@@ -384,7 +391,7 @@ class WorkerPool:
         for n in names:
             groups.setdefault(self.group(n), []).append(n)
         compare_only = dataclasses.replace(config, timing=False)
-        cores = _Cores(self.parallel)
+        cores = self._cores  # shared by every run in flight (a campaign's points)
         threads = config.threads or self.parallel
 
         def run_group(members: list[str]) -> None:
@@ -429,8 +436,11 @@ class WorkerPool:
     def close(self) -> None:
         with self._lock:
             workers, self._workers = list(self._workers.values()), {}
+        for w in workers:  # all at once: each exits as soon as it reads this
+            w.ask_to_finish()
+        deadline = time.monotonic() + 5
         for w in workers:
-            w.close()
+            w.close(deadline)
 
     def __enter__(self) -> WorkerPool:
         return self
