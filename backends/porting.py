@@ -7,11 +7,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from netparity.spec.errors import SpecError
-from netparity.spec.layers import BatchNorm, Conv2D, Dense, Layer
+from netparity.spec.layers import BatchNorm, Conv1D, Conv2D, Dense, Layer
 from netparity.spec.model import ModelSpec
 
 #: how a model's inputs are laid out (what an importer reports, what an exported artifact takes)
-INPUT_LAYOUTS = ("NCHW", "NHWC", "features", "sequence", "tokens")
+INPUT_LAYOUTS = ("NCHW", "NHWC", "NCW", "features", "sequence", "tokens")  # NCW: torch Conv1d's (C, L)
 
 
 class ImportRefused(SpecError):
@@ -30,7 +30,7 @@ class Imported:
 
 
 def fold_bias_into_batch_norm(steps: list[tuple[Layer, dict[str, np.ndarray]]]) -> list[tuple[Layer, dict]]:
-    """A Dense/Conv2D bias b right before a BatchNorm is dropped into its moving mean (mean - b).
+    """A Dense/Conv1D/Conv2D bias b right before a BatchNorm is dropped into its moving mean (mean - b).
 
     BatchNorm subtracts the batch mean, which absorbs b exactly: the output never depends on b,
     so its gradient is exactly zero and any value a backend computes for it is rounding noise
@@ -40,7 +40,7 @@ def fold_bias_into_batch_norm(steps: list[tuple[Layer, dict[str, np.ndarray]]]) 
     out = list(steps)
     for i in range(len(out) - 1):
         (layer, params), (nxt, nxt_params) = out[i], out[i + 1]
-        if isinstance(layer, (Dense, Conv2D)) and layer.use_bias and isinstance(nxt, BatchNorm):
+        if isinstance(layer, (Dense, Conv1D, Conv2D)) and layer.use_bias and isinstance(nxt, BatchNorm):
             if layer.activation not in (None, "identity"):
                 continue
             bias = params["bias"]

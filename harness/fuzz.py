@@ -381,7 +381,8 @@ class Shrunk:
 
 def shrink(case: Case, fails: Callable[[Case], bool], max_tries: int = 80) -> Shrunk:
     """Greedily apply the first reduction that still ``fails``, until none does: fewer layers
-    first, then smaller sizes, then fewer training steps. ``fails(case)`` must be True."""
+    first, then smaller sizes, then no activations, plain SGD, no l2/schedule/clipping, mse,
+    then fewer training steps. ``fails(case)`` must be True."""
     tries, steps = 0, []
     progress = True
     while progress and tries < max_tries:
@@ -451,7 +452,18 @@ def _reductions(case: Case):
                                 variant(lambda s, i=i, k=key, v=smaller: s["layers"][i].__setitem__(k, v)),
                             )
                         )
+    for where, layer in _with_inner(layers):  # simpler activations
+        if layer.get("activation") not in (None, "identity") and layer["type"] != "Activation":
+            candidates.append((f"layer {where} no activation", variant(_setter(where, "activation", None))))
     recipe = spec.get("recipe", {})
+    optimizer = recipe.get("optimizer")
+    if isinstance(optimizer, dict):
+        plain = {"name": "sgd", "lr": optimizer.get("lr", 0.01)}  # the recipe's lr, no momentum or decay
+        if optimizer != plain:
+            candidates.append(("plain SGD", variant(lambda s: s["recipe"].__setitem__("optimizer", plain))))
+    for extra in ("l2", "lr_schedule", "clip"):
+        if recipe.get(extra):
+            candidates.append((f"no {extra}", variant(lambda s, k=extra: s["recipe"].pop(k))))
     if recipe.get("loss") == "cross_entropy":  # mse takes any output shape: the head may go too
         candidates.append(("mse loss", variant(lambda s: s["recipe"].__setitem__("loss", "mse"))))
     if recipe.get("epochs", 1) > 1:  # fewer training steps
@@ -461,6 +473,30 @@ def _reductions(case: Case):
             ("1 step per epoch", variant(lambda s: s["recipe"].__setitem__("batch_size", ONE_STEP_BATCH)))
         )
     return [(what, c) for what, c in candidates if c is not None]
+
+
+def _with_inner(layers: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Each layer dict with its place ("2", or "1.0" inside Residual 1), Residuals' inner ones included."""
+    out = []
+    for i, layer in enumerate(layers):
+        out.append((str(i), layer))
+        out += [
+            (f"{i}.{j}", inner)
+            for j, inner in enumerate(layer.get("layers", []) if layer["type"] == "Residual" else [])
+        ]
+    return out
+
+
+def _setter(where: str, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A change that sets ``key`` of the layer at ``where`` (a _with_inner place)."""
+
+    def change(spec: dict[str, Any]) -> None:
+        layer: dict[str, Any] = {"layers": spec["layers"]}
+        for index in where.split("."):
+            layer = layer["layers"][int(index)]
+        layer[key] = value
+
+    return change
 
 
 #: a batch size that holds the whole stand-in training set (spec.files.SYNTHETIC_ROWS rows)

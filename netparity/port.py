@@ -86,7 +86,9 @@ def _check_batch(spec: ModelSpec, seed: int) -> np.ndarray:
 
 
 def _to_layout(x: np.ndarray, layout: str) -> np.ndarray:
-    """Canonical (NHWC) -> the original model's layout."""
+    """Canonical (NHWC, NWC) -> the original model's layout (NCHW, NCW)."""
+    if layout == "NCW":
+        return np.ascontiguousarray(x.transpose(0, 2, 1))
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "NCHW" else x
 
 
@@ -379,10 +381,14 @@ def _reshape_data(dataset, spec: ModelSpec, layout: str):
     import dataclasses
 
     shape = spec.input_shape
-    native = (shape[2], shape[0], shape[1]) if layout == "NCHW" else shape
+    native = {"NCHW": lambda: (shape[2], shape[0], shape[1]), "NCW": lambda: (shape[1], shape[0])}.get(
+        layout, lambda: shape
+    )()
 
     def fit(x: np.ndarray) -> np.ndarray:
         x = x.reshape(len(x), *native)
+        if layout == "NCW":  # (C, L) columns -> canonical (L, C)
+            return np.ascontiguousarray(x.transpose(0, 2, 1))
         return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if layout == "NCHW" else x
 
     if spec.integer_inputs:

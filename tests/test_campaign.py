@@ -209,7 +209,17 @@ def planted(name: str):
 
 
 def uses_elu(case: Case) -> bool:
-    return "elu" in json.dumps(case.spec["layers"])
+    """Whether any layer (Residuals' inner ones too) applies exactly ELU (not relu, selu, gelu)."""
+
+    def elu(layers: list[dict]) -> bool:
+        return any(
+            layer.get("activation") == "elu"
+            or (layer["type"] == "Activation" and layer.get("name") == "elu")
+            or elu(layer.get("layers", []))
+            for layer in layers
+        )
+
+    return elu(case.spec["layers"])
 
 
 def test_the_shrinker_cuts_a_planted_disagreement_to_one_or_two_layers(
@@ -288,6 +298,42 @@ def test_shrink_stops_at_a_local_minimum() -> None:
     assert shrunk.case.spec["input_shape"] == [3]
     assert [x["units"] for x in shrunk.case.spec["layers"]] == [1, 1]
     assert shrunk.case.recipe.epochs == 1 and shrunk.case.recipe.batch_size == 256
+
+
+def test_shrink_simplifies_activations_and_the_recipe() -> None:
+    """A predicate that needs only an elu somewhere keeps one elu layer, and takes plain SGD
+    (the same lr) with no momentum, decay, l2, schedule or clipping."""
+    case = Case(
+        {
+            "input_shape": [4],
+            "layers": [
+                {"type": "Dense", "units": 3, "activation": "relu"},
+                {"type": "Residual", "layers": [{"type": "Dense", "units": 3, "activation": "elu"}]},
+                {"type": "Dense", "units": 2, "activation": "tanh"},
+            ],
+            "recipe": {
+                "loss": "mse",
+                "optimizer": {"name": "adam", "lr": 0.003, "beta1": 0.8, "weight_decay": 0.01},
+                "l2": 0.001,
+                "clip": {"norm": 1.0},
+                "lr_schedule": {"name": "exponential", "gamma": 0.9},
+                "epochs": 2,
+                "batch_size": 16,
+            },
+        },
+        seed=3,
+    )
+
+    def fails(c: Case) -> bool:
+        return uses_elu(c)
+
+    shrunk = shrink(case, fails)
+    recipe = shrunk.case.spec["recipe"]
+    assert shrunk.case.spec["layers"] == [{"type": "Dense", "units": 1, "activation": "elu"}], shrunk.steps
+    assert recipe["optimizer"] == {"name": "sgd", "lr": 0.003}
+    assert not {"l2", "clip", "lr_schedule"} & set(recipe)
+    assert {"plain SGD", "no l2", "no clip", "no lr_schedule"} <= set(shrunk.steps)
+    assert shrunk.case.recipe.epochs == 1
 
 
 def test_a_zero_gradient_parameter_is_rounding_noise_not_a_finding() -> None:

@@ -54,6 +54,8 @@ CASES = {
     "conv2d_dilated_same": (IMAGE, (L.Conv2D(3, 3, dilation=(2, 1), padding="same", activation="elu"),)),
     "conv2d_dilated_valid": (IMAGE, (L.Conv2D(3, 2, dilation=2, activation="silu"),)),
     "conv2d_groups": (IMAGE, (L.Conv2D(4, 3, activation="tanh"), L.Conv2D(6, 3, groups=2, padding="same"))),
+    # one filter over several channels: Keras on torch runs ChannelsFirstConv2D in float64
+    "conv2d_one_filter": (IMAGE, (L.Conv2D(3, 2), L.Conv2D(1, (2, 3), stride=(1, 2), activation="tanh"))),
     "conv2d_depthwise": (IMAGE, (L.Conv2D(4, 3, groups=2, stride=2, padding="same", activation="relu6"),)),
     "max_pool2d_same_pair": (IMAGE, (L.Conv2D(3, 2), L.MaxPool2D((3, 2), stride=(2, 1), padding="same"))),
     "max_pool2d_same": (IMAGE, (L.Conv2D(3, 2, activation="tanh"), L.MaxPool2D(2, padding="same"))),
@@ -229,3 +231,23 @@ def test_implementation_names_the_replacements(backend: str) -> None:
     }[backend]
     assert expected <= set(impl["float64"]), impl["float64"]
     assert not {k for k in impl["float32"] if k.startswith("activation")}  # float32: the stock ops
+
+
+@pytest.mark.keras_torch
+def test_keras_torch_names_its_conv_and_pool_stand_ins() -> None:
+    """torch's float64 slow_conv2d cannot differentiate Keras's channels_last weight of one
+    filter: that layer (only) runs ChannelsFirstConv2D, and the report names it."""
+    from netparity.spec.init import init_params
+
+    require("keras-torch")
+    spec = ModelSpec(
+        IMAGE,
+        (L.Conv2D(3, 2), L.Conv2D(1, 3), L.Conv2D(1, 1), L.AvgPool2D(2, padding="same"), L.Flatten(), L.Dense(2)),
+    )
+    params = init_params(spec, 0)
+    backend = get_backend("keras-torch")
+    impl = {d: backend.build(spec, params, Recipe(), dtype=d, device="cpu").implementation for d in DTYPES}
+    assert "1.conv2d Conv2D" in impl["float64"] and "ChannelsFirstConv2D" in impl["float64"]["1.conv2d Conv2D"]
+    assert "0.conv2d Conv2D" not in impl["float64"] and "2.conv2d Conv2D" not in impl["float64"]  # 3 filters; 1x1
+    assert "1.conv2d Conv2D" not in impl["float32"]
+    assert "3.avg_pool2d AvgPool2D" in impl["float32"]

@@ -209,7 +209,11 @@ def test_every_backend_agrees_on_an_imported_model(model, model_id) -> None:
 @pytest.mark.parametrize(
     ("module", "shape", "says"),
     [
-        (nn.Sequential(nn.Conv2d(3, 4, 3, dilation=2)), (3, 9, 9), "module 0 (Conv2d): groups, dilation"),
+        (
+            nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, dilation=2)),
+            (3, 9, 9),
+            "module 0 (Conv2d): Conv2D: stride > 1 together with dilation > 1",
+        ),
         (nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1)), (3, 8, 8), "neither 'valid' nor TF 'same'"),
         (nn.Sequential(nn.Linear(4, 4), nn.PReLU()), (4,), "module 1 (PReLU): no canonical layer"),
         (nn.Sequential(nn.LSTM(3, 4)), (5, 3), "batch_first=False"),
@@ -218,7 +222,7 @@ def test_every_backend_agrees_on_an_imported_model(model, model_id) -> None:
         (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()), (1, 5, 5), "end the model with a Linear"),
         (nn.Sequential(nn.BatchNorm1d(4, affine=False)), (4,), "affine=False"),
         (nn.Sequential(nn.Embedding(10, 4, padding_idx=0)), (5,), "padding_idx"),
-        (nn.Sequential(nn.MaxPool2d(2, ceil_mode=True)), (1, 5, 5), "ceil_mode"),
+        (nn.Sequential(nn.MaxPool2d(5, stride=2, ceil_mode=True)), (1, 8, 8), "ceil_mode=True gives windows"),
         (nn.Sequential(nn.Dropout2d(0.2)), (1, 5, 5), "drops whole channels"),
     ],
 )
@@ -312,13 +316,6 @@ def test_bad_weights_files_are_one_line_errors(tmp_path) -> None:
         from_torch(nn.Sequential(nn.Linear(3, 2)), (3,), weights=tmp_path / "wrong.pt")
 
 
-def _spec_has(*names: str) -> bool:
-    from netparity.spec.layers import ACTIVATIONS
-
-    return all(n in ACTIVATIONS for n in names)
-
-
-@pytest.mark.skipif(not _spec_has("gelu", "gelu_tanh", "silu", "leaky_relu", "log_softmax"), reason="spec lacks them")
 def test_more_activations_and_log_softmax() -> None:
     class Head(nn.Module):
         def __init__(self) -> None:
@@ -343,28 +340,17 @@ def test_more_activations_and_log_softmax() -> None:
 
 
 def test_lstm_second_bias() -> None:
-    """torch's b_hh: the spec's own recurrent_bias where it has one (both train, as in torch),
-    else summed into the one bias (exact forward)."""
-    import dataclasses
-
-    from netparity.spec.layers import LSTM
-
+    """torch's b_hh is the spec's own recurrent_bias (both train, as in torch)."""
     torch.manual_seed(6)
     model = _trained(LastHidden().double(), torch.randn(4, 4, 3, dtype=torch.float64))
     imported = from_torch(model, (4, 3))
     b_ih, b_hh = model.lstm.bias_ih_l0.detach().numpy(), model.lstm.bias_hh_l0.detach().numpy()
-    if "recurrent_bias" in {f.name for f in dataclasses.fields(LSTM)}:
-        np.testing.assert_array_equal(imported.params["0.lstm.bias"], b_ih)
-        np.testing.assert_array_equal(imported.params["0.lstm.recurrent_bias"], b_hh)
-    else:
-        np.testing.assert_array_equal(imported.params["0.lstm.bias"], b_ih + b_hh)
+    assert imported.spec.layers[0].recurrent_bias is True
+    np.testing.assert_array_equal(imported.params["0.lstm.bias"], b_ih)
+    np.testing.assert_array_equal(imported.params["0.lstm.recurrent_bias"], b_hh)
 
 
 def test_attention_without_biases() -> None:
-    import dataclasses
-
-    from netparity.spec.layers import SelfAttention
-
     class Attend(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -375,10 +361,6 @@ def test_attention_without_biases() -> None:
 
     torch.manual_seed(7)
     model = Attend().double().eval()
-    if "use_bias" not in {f.name for f in dataclasses.fields(SelfAttention)}:
-        with pytest.raises(ImportRefused, match="bias=False"):
-            from_torch(model, (5, 8))
-        return
     imported = from_torch(model, (5, 8))
     assert imported.spec.layers[0].use_bias is False and not any(
         k.endswith(("bq", "bv", "bo")) for k in imported.params
@@ -387,3 +369,407 @@ def test_attention_without_biases() -> None:
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
     assert _rel(_numpy_forward(imported, x), expected) <= 1e-12
+
+
+# --- issue 14's layers: GRU, Conv1d, 1-D and global pooling, conv and pool options ---------
+
+
+class SignalNet(nn.Module):
+    """NCW input straight into Conv1d: 'same' and dilated convolutions, BatchNorm1d on (C, L),
+    max and average pooling (TF 'same' windows where torch's padding equals them), Flatten."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.bn = nn.Conv1d(2, 4, 3, padding=1), nn.BatchNorm1d(4, momentum=0.3)
+        self.c2 = nn.Conv1d(4, 5, 2, dilation=3, padding="same")  # even span: torch pads the odd step after, as TF
+        self.c3 = nn.Conv1d(5, 5, 3, dilation=2)
+        self.pool = nn.AvgPool1d(3, stride=2, padding=1, count_include_pad=False)
+        self.fc = nn.Linear(5 * 3, 3)
+
+    def forward(self, x):
+        x = F.max_pool1d(self.bn(F.relu(self.c1(x))), 2)
+        x = self.pool(torch.tanh(self.c3(F.softplus(self.c2(x)))))
+        return self.fc(torch.flatten(x, 1))
+
+
+class TextCNN(nn.Module):
+    """Kim-style: Embedding (T, D), transpose to (D, T), strided Conv1d, max over time."""
+
+    def __init__(self, reduce: str = "max") -> None:
+        super().__init__()
+        self.emb, self.conv, self.fc = nn.Embedding(20, 6), nn.Conv1d(6, 5, 3, stride=2), nn.Linear(5, 3)
+        self.gap, self.reduce = nn.AdaptiveAvgPool1d(1), reduce
+
+    def forward(self, x):
+        h = F.relu(self.conv(self.emb(x).transpose(1, 2)))
+        if self.reduce == "max":
+            h = h.max(dim=2)[0]
+        elif self.reduce == "values":
+            h = torch.max(h, -1).values
+        elif self.reduce == "adaptive":
+            h = self.gap(h).squeeze(-1)
+        else:
+            h = F.adaptive_max_pool1d(h, 1).flatten(1)
+        return self.fc(h)
+
+
+class ConvThenLSTM(nn.Module):
+    """(T, D) input -> transpose -> Conv1d ('same') -> transpose back -> LSTM -> last step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.lstm, self.fc = nn.Conv1d(3, 4, 5, padding=2), nn.LSTM(4, 5, batch_first=True), nn.Linear(5, 2)
+
+    def forward(self, x):
+        h = F.gelu(self.conv(x.permute(0, 2, 1))).transpose(1, 2)
+        out, _ = self.lstm(h)
+        return self.fc(out[:, -1])
+
+
+class GRUNet(nn.Module):
+    def __init__(self, use: str) -> None:
+        super().__init__()
+        self.gru, self.fc, self.use = nn.GRU(3, 5, batch_first=True), nn.Linear(5, 2), use
+
+    def forward(self, x):
+        out, h = self.gru(x)
+        if self.use == "sequence":
+            return self.fc(out)
+        if self.use == "last":
+            return self.fc(out[:, -1])
+        if self.use == "mean":
+            return self.fc(out.mean(1))
+        return self.fc(h[-1])
+
+
+class ImageOptions(nn.Module):
+    """Conv2d dilation, groups (and depthwise), per-axis strides; pools with TF-'same' padding
+    and pair windows; a global average pool as AdaptiveAvgPool2d(1) + flatten."""
+
+    def __init__(self, head: str = "adaptive") -> None:
+        super().__init__()
+        self.a = nn.Conv2d(4, 6, 3, dilation=2, padding=2, groups=2)
+        self.b = nn.Conv2d(6, 6, 3, groups=6, padding=1, stride=(1, 2))  # depthwise
+        self.c = nn.Conv2d(6, 8, (2, 3), padding="same")
+        self.p = nn.MaxPool2d(3, stride=2, padding=1)
+        self.q = nn.AvgPool2d((2, 3), stride=(2, 1))
+        self.g = nn.AdaptiveAvgPool2d(1) if head == "adaptive" else nn.AdaptiveMaxPool2d((1, 1))
+        self.fc, self.head = nn.Linear(8, 3), head
+
+    def forward(self, x):
+        x = self.q(self.p(F.relu6(self.c(F.hardswish(self.b(F.silu(self.a(x))))))))
+        if self.head == "mean":
+            return self.fc(x.mean((2, 3)))
+        if self.head == "amax":
+            return self.fc(torch.amax(x, dim=(-2, -1), keepdim=True).squeeze(-1).squeeze(-1))
+        return self.fc(self.g(x).view(x.size(0), -1))
+
+
+ISSUE14_MODELS = {
+    "conv1d-ncw": (SignalNet, (2, 18), "NCW", ["conv1d", "max_pool1d", "avg_pool1d", "batch_norm"]),
+    "text-cnn-max": (lambda: TextCNN("max"), (11,), "tokens", ["conv1d", "global_max_pool"]),
+    "text-cnn-max-values": (lambda: TextCNN("values"), (11,), "tokens", ["global_max_pool"]),
+    "text-cnn-adaptive-avg": (lambda: TextCNN("adaptive"), (11,), "tokens", ["conv1d", "global_avg_pool"]),
+    "text-cnn-adaptive-max": (lambda: TextCNN("functional"), (11,), "tokens", ["global_max_pool"]),
+    "conv1d-lstm": (ConvThenLSTM, (7, 3), "sequence", ["conv1d", "lstm"]),
+    "gru-sequence": (lambda: GRUNet("sequence"), (6, 3), "sequence", ["gru"]),
+    "gru-last": (lambda: GRUNet("last"), (6, 3), "sequence", ["gru"]),
+    "gru-h": (lambda: GRUNet("h"), (6, 3), "sequence", ["gru"]),
+    "gru-mean": (lambda: GRUNet("mean"), (6, 3), "sequence", ["gru", "global_avg_pool"]),
+    "image-adaptive": (ImageOptions, (4, 9, 13), "NCHW", ["conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool"]),
+    "image-adaptive-max": (lambda: ImageOptions("max"), (4, 9, 13), "NCHW", ["global_max_pool"]),
+    "image-mean": (lambda: ImageOptions("mean"), (4, 9, 13), "NCHW", ["global_avg_pool"]),
+    "image-amax": (lambda: ImageOptions("amax"), (4, 9, 13), "NCHW", ["global_max_pool"]),
+}
+
+
+def _native_batch(shape, inputs: str, n: int = 8, seed: int = 8) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 20, (n, *shape)) if inputs == "tokens" else rng.normal(size=(n, *shape))
+
+
+def _canonical(x: np.ndarray, inputs: str) -> np.ndarray:
+    return {"NCHW": lambda: x.transpose(0, 2, 3, 1), "NCW": lambda: x.transpose(0, 2, 1)}.get(inputs, lambda: x)()
+
+
+@pytest.mark.parametrize("case", list(ISSUE14_MODELS))
+def test_issue14_layers_reproduce_the_original(case: str) -> None:
+    make, shape, inputs, kinds = ISSUE14_MODELS[case]
+    torch.manual_seed(8)
+    x = _native_batch(shape, inputs)
+    model = _trained(make().double(), torch.from_numpy(x))  # biases, running statistics moved
+    imported = from_torch(model, shape)
+    assert imported.input_layout == inputs
+    assert set(kinds) <= {layer.kind for layer in imported.spec.layers}, imported.spec.layers
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    assert _rel(_numpy_forward(imported, _canonical(x, inputs)), expected) <= 1e-12
+
+
+def test_conv_and_pool_options_come_through_as_spec_fields() -> None:
+    imported = from_torch(ImageOptions().double(), (4, 9, 13))
+    a, _, b, _, c, _, p, q = imported.spec.layers[:8]
+    assert (a.dilation, a.groups, a.padding) == (2, 2, "same")
+    assert (b.groups, b.stride, b.padding) == (6, (1, 2), "same")
+    assert (c.kernel, c.padding) == ((2, 3), "same")
+    assert (p.kind, p.pool, p.stride, p.padding) == ("max_pool2d", 3, 2, "same")
+    assert (q.kind, q.pool, q.stride, q.padding) == ("avg_pool2d", (2, 3), (2, 1), "valid")
+    signal = from_torch(SignalNet().double(), (2, 18))
+    convs = [layer for layer in signal.spec.layers if layer.kind == "conv1d"]
+    assert [(c.padding, c.dilation) for c in convs] == [("same", 1), ("same", 3), ("valid", 2)]
+    pool = next(layer for layer in signal.spec.layers if layer.kind == "avg_pool1d")
+    assert (pool.pool, pool.stride, pool.padding) == (3, 2, "same")
+
+
+def test_gru_gates_and_the_reset_gate_bias() -> None:
+    """nn.GRU is the reset-after GRU with b_hn inside the reset gate: it becomes the spec's
+    recurrent_bias, gates reordered r, z, n -> z, r, h. Two wrong conversions, each off by far
+    more than rounding, show that both matter."""
+    torch.manual_seed(9)
+    x = _native_batch((6, 3), "sequence")
+    model = _trained(GRUNet("last").double(), torch.from_numpy(x))
+    imported = from_torch(model, (6, 3))
+    gru = imported.spec.layers[0]
+    assert (gru.kind, gru.reset_after, gru.return_sequences) == ("gru", True, False)
+    b_ih, b_hh = model.gru.bias_ih_l0.detach().numpy(), model.gru.bias_hh_l0.detach().numpy()
+    h = 5
+    swap = np.r_[h : 2 * h, 0:h, 2 * h : 3 * h]  # (r, z, n) <-> (z, r, h)
+    np.testing.assert_array_equal(imported.params["0.gru.bias"], b_ih[swap])
+    np.testing.assert_array_equal(imported.params["0.gru.recurrent_bias"], b_hh[swap])
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    assert _rel(_numpy_forward(imported, x), expected) <= 1e-12
+    summed = dict(imported.params)  # b_hn moved out of the reset gate (as if the biases simply added)
+    summed["0.gru.bias"] = summed["0.gru.bias"] + summed["0.gru.recurrent_bias"]
+    summed["0.gru.recurrent_bias"] = np.zeros(3 * h)
+    unswapped = dict(imported.params, **{"0.gru.bias": b_ih, "0.gru.recurrent_bias": b_hh})
+    for wrong in (summed, unswapped):
+        got = _numpy_forward(type(imported)(imported.spec, wrong, "sequence", ""), x)
+        assert _rel(got, expected) > 1e-3
+
+
+def test_channels_first_flatten_needs_its_permutation() -> None:
+    """Flatten of torch's (C, L) orders features c, l; the canonical (L, C) l, c: the Linear
+    after it has its rows permuted, and without that the model is wrong."""
+    torch.manual_seed(10)
+    x = _native_batch((2, 18), "NCW")
+    model = _trained(SignalNet().double(), torch.from_numpy(x))
+    imported = from_torch(model, (2, 18))
+    naive = dict(
+        imported.params, **{f"{len(imported.spec.layers) - 1}.dense.kernel": model.fc.weight.detach().numpy().T}
+    )
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    got = _numpy_forward(type(imported)(imported.spec, naive, "NCW", ""), x.transpose(0, 2, 1))
+    assert _rel(got, expected) > 1e-2
+
+
+def test_softplus_above_its_threshold() -> None:
+    """torch's softplus returns x itself above threshold 20, where log(1 + e^x) = x + e^-x:
+    the import is exact below 20 and within e^-20 / 20 = 1.0e-10 relative above."""
+    model = nn.Sequential(nn.Softplus()).double()
+    imported = from_torch(model, (5,))
+    x = np.array([[-30.0, -3.0, 0.5, 19.0, 19.99], [20.01, 20.5, 25.0, 40.0, 2.0]])
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    got = _numpy_forward(imported, x)
+    below = x < 20
+    np.testing.assert_allclose(got[below], expected[below], rtol=1e-15, atol=0)
+    assert np.max(np.abs(got - expected) / np.abs(expected)) <= np.exp(-20) / 20
+    with pytest.raises(ImportRefused, match="threshold"):
+        from_torch(nn.Sequential(nn.Softplus(threshold=5)), (5,))
+
+
+class _Channels(nn.Module):
+    """A Linear straight after a Conv1d acts on the time axis."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.fc = nn.Conv1d(2, 3, 3), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(F.relu(self.conv(x)))
+
+
+class _ImageMeanOverChannels(nn.Module):
+    def forward(self, x):
+        return x.mean(1)
+
+
+@pytest.mark.parametrize(
+    ("module", "shape", "says"),
+    [
+        (nn.Sequential(nn.Conv1d(4, 4, 3, groups=2)), (4, 9), "module 0 (Conv1d): groups=2"),
+        (nn.Sequential(nn.Conv1d(2, 3, 3)), (2, 9), "output is a channels-first sequence"),
+        (_Channels(), (2, 6), "module fc (Linear): a Linear on a channels-first (C, L) tensor"),
+        (nn.Sequential(nn.AvgPool2d(3, 2, padding=1)), (1, 9, 9), "count_include_pad=True averages the zero"),
+        (nn.Sequential(nn.MaxPool2d(3, 2, padding=1)), (1, 6, 6), "neither 'valid' nor TF 'same' for a 6x6"),
+        (nn.Sequential(nn.MaxPool2d(2, dilation=2)), (1, 9, 9), "dilation"),
+        (nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten()), (1, 6, 6), "output_size=2"),
+        (nn.Sequential(nn.AdaptiveAvgPool2d(1)), (1, 6, 6), "keeps axes of size 1"),
+        (_ImageMeanOverChannels(), (3, 4, 4), "only a global pool over dims (2, 3)"),
+        (nn.Sequential(nn.GRU(3, 4)), (5, 3), "batch_first=False"),
+        (nn.Sequential(nn.GRU(3, 4, bias=False, batch_first=True)), (5, 3), "with biases"),
+        (nn.Sequential(nn.GRU(3, 4, bidirectional=True, batch_first=True)), (5, 3), "one direction"),
+        (nn.Sequential(nn.Conv1d(2, 2, 3, padding=2)), (2, 9), "neither 'valid' nor TF 'same' for a 9 input"),
+        (nn.Sequential(nn.Softplus(beta=2)), (4,), "beta=2"),
+        (nn.Sequential(nn.Dropout1d(0.2)), (2, 5), "drops whole channels"),
+    ],
+)
+def test_issue14_constructs_that_do_not_map_are_refused_in_one_line(module, shape, says) -> None:
+    with pytest.raises(ImportRefused) as err:
+        from_torch(module, shape)
+    assert says in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["conv1d-ncw", "gru-h", "image-adaptive"])
+def test_issue14_models_export_and_round_trip(tmp_path, case: str) -> None:
+    """Imported, exported in float64 (torch_model.pt2, model.keras), each artifact reloaded in a
+    fresh process within 1e-10 of the reference; the torch program, loaded here, reproduces the
+    original torch model (its inputs now in the exported layout: (N, T, C) sequences, NCHW)."""
+    require("keras")
+    from netparity import export
+
+    make, shape, inputs, _ = ISSUE14_MODELS[case]
+    torch.manual_seed(11)
+    x = _native_batch(shape, inputs, n=16, seed=11)
+    model = _trained(make().double(), torch.from_numpy(x))
+    imported = from_torch(model, shape)
+    canonical = np.ascontiguousarray(_canonical(x, inputs))
+    checks = export(
+        imported.spec, imported.params, tmp_path, dtype="float64", probe=canonical, frameworks=["torch", "keras"]
+    )
+    assert {c.framework: c.status for c in checks} == {"torch": "ok", "keras": "ok"}, checks
+    assert all(c.rel_output <= 1e-10 for c in checks), checks
+    program = torch.export.load(str(tmp_path / "torch_model.pt2")).module()
+    exported_input = x if inputs == "NCHW" else canonical  # the program takes NCHW images, (N, T, C) sequences
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+        got = program(torch.from_numpy(np.ascontiguousarray(exported_input))).numpy()
+    assert _rel(got, expected) <= 1e-12
+
+
+class SignalGRU(nn.Module):
+    """NCW signal -> Conv1d -> BatchNorm1d -> transpose -> GRU -> h[-1] -> Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv1d(2, 4, 3, padding=1, bias=False), nn.BatchNorm1d(4)
+        self.gru, self.fc = nn.GRU(4, 5, batch_first=True), nn.Linear(5, 3)
+
+    def forward(self, x):
+        h = F.relu(self.bn(self.conv(x))).transpose(1, 2)
+        _, h = self.gru(h)
+        return self.fc(h[-1])
+
+
+def test_every_backend_agrees_on_an_imported_conv1d_gru_model() -> None:
+    """Forward, gradients and 7 training steps in float64 on all four backends from the weights
+    of a torch Conv1d + GRU model (both GRU biases train)."""
+    for b in ("torch", "tf", "keras"):
+        require(b)
+    import dataclasses
+
+    torch.manual_seed(12)
+    module = _trained(SignalGRU().double(), torch.randn(8, 2, 10, dtype=torch.float64))
+    imported = from_torch(module, (2, 10))
+    assert imported.input_layout == "NCW" and imported.spec.input_shape == (10, 2)
+    task = task_for(imported.spec, loss="cross_entropy", seed=0, name="imported")
+    task = dataclasses.replace(task, recipe=dataclasses.replace(task.recipe, epochs=1))
+    result = run(task, ("numpy", "torch", "tf", "keras"), dtype="float64", timing=False, params=imported.params)
+    statuses = {n: (r.status, r.reason) for n, r in result.results.items()}
+    assert all(s == "ok" for s, _ in statuses.values()), statuses
+    assert result.ok and len(result.results["numpy"].losses) == 7
+
+
+class CausalTCN(nn.Module):
+    """WaveNet-style causal convolutions written as F.pad(x, ((k - 1) * d, 0)) + Conv1d, and a
+    TF-'same' strided convolution as ported TF models write it (the odd step after)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Conv1d(2, 4, 3, dilation=2), nn.Conv1d(4, 4, 2, dilation=4)
+        self.c, self.fc = nn.Conv1d(4, 5, 3, stride=2), nn.Linear(5, 2)
+
+    def forward(self, x):
+        x = F.relu(self.a(F.pad(x, (4, 0))))
+        x = x + torch.tanh(self.b(F.pad(x, (4, 0))))
+        x = self.c(F.pad(x, (0, 1)))  # length 12, kernel 3, stride 2: TF SAME pads (0, 1)
+        return self.fc(x.mean(-1))
+
+
+class Chomp1d(nn.Module):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x):
+        return x[:, :, : -self.size].contiguous()
+
+
+class TCNBlock(nn.Module):
+    """Bai et al.'s TCN block: Conv1d(padding=(k - 1) * d) then the padding cut off the end (Chomp1d)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.chomp = nn.Conv1d(2, 3, 3, dilation=2, padding=4), Chomp1d(4)
+        self.down, self.fc = nn.Conv1d(3, 3, 1), nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = F.relu(self.chomp(self.conv(x)))
+        h = h + F.relu(self.down(h))
+        return self.fc(h.mean(2))
+
+
+class TFSameImage(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(2, 3, 3, stride=2), nn.Linear(3 * 4 * 5, 2)
+        self.pad, self.conv2 = nn.ZeroPad2d((1, 1, 0, 1)), nn.Conv2d(3, 3, (2, 3))
+
+    def forward(self, x):
+        x = F.relu(self.conv(F.pad(x, (0, 1, 0, 1))))  # 8x10, kernel 3, stride 2: TF SAME pads (0, 1) each
+        return self.fc(torch.flatten(self.conv2(self.pad(x)), 1))  # 4x5 'same' with a (2, 3) kernel
+
+
+@pytest.mark.parametrize(
+    ("make", "shape", "paddings"),
+    [
+        (CausalTCN, (2, 12), ["causal", "causal", "same"]),
+        (TCNBlock, (2, 12), ["causal", "valid"]),
+        (TFSameImage, (2, 8, 10), ["same", "same"]),
+    ],
+    ids=["causal-tcn", "chomp-tcn", "tf-same-image"],
+)
+def test_explicit_padding_before_a_convolution(make, shape, paddings) -> None:
+    torch.manual_seed(13)
+    inputs = "NCW" if len(shape) == 2 else "NCHW"
+    x = _native_batch(shape, inputs)
+    model = _trained(make().double(), torch.from_numpy(x))
+    imported = from_torch(model, shape)
+    convs = [layer for layer in _walk(imported.spec.layers) if layer.kind in ("conv1d", "conv2d")]
+    assert [c.padding for c in convs] == paddings
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    assert _rel(_numpy_forward(imported, _canonical(x, inputs)), expected) <= 1e-12
+
+
+def _walk(layers):
+    for layer in layers:
+        yield layer
+        yield from _walk(getattr(layer, "layers", ()))
+
+
+class _PadTwice(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 2, 3)
+
+    def forward(self, x):
+        return self.conv(F.pad(x, (0, 2))).transpose(1, 2)  # (1, 1) would be same, (2, 0) causal
+
+
+def test_an_explicit_pad_that_is_no_spec_padding_is_refused() -> None:
+    with pytest.raises(ImportRefused, match=r"graph node pad \(pad\): F.pad \(0, 2\) before module conv"):
+        from_torch(_PadTwice(), (2, 8))

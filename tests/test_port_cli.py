@@ -35,6 +35,21 @@ class Net(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class Signal(nn.Module):
+    # a 1-D signal model: NCW input (channels, length) straight into Conv1d, a GRU after it
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(2, 4, 3, padding=1)
+        self.gru = nn.GRU(4, 5, batch_first=True)
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x):
+        h = F.relu(self.conv(x)).transpose(1, 2)
+        out, _ = self.gru(h)
+        return self.fc(out.mean(1))
+
+
 def make_unsupported():
     return nn.Sequential(nn.Linear(4, 4), nn.PReLU())
 
@@ -165,3 +180,32 @@ def test_data_columns_are_read_in_the_models_own_layout(tmp_path: Path) -> None:
     expected = flat.x_train.reshape(-1, 2, 3, 4).transpose(0, 2, 3, 1)  # (C, H, W) columns -> NHWC
     np.testing.assert_array_equal(task.data.x_train, expected)
     assert not np.array_equal(task.data.x_train, flat.x_train.reshape(-1, 3, 4, 2))  # a plain reshape differs
+
+
+def test_a_conv1d_model_takes_ncw_and_its_data_columns_are_channel_major(
+    tmp_path: Path, user_file: Path, capsys
+) -> None:
+    """--model with a torch Conv1d model: --input-shape is (C, L), the model takes NCW; CSV
+    columns are read in (C, L) order and transposed to the canonical (L, C)."""
+    require("torch")
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(40, 2 * 6))
+    header = ",".join(f"f{i}" for i in range(rows.shape[1])) + ",y"
+    np.savetxt(tmp_path / "d.csv", np.c_[rows, rng.integers(0, 3, 40)], delimiter=",", header=header, comments="")
+    argv = ["--model", f"{user_file}:Signal", "--input-shape", "2,6", "--loss", "cross_entropy"]
+    argv += ["--data", str(tmp_path / "d.csv"), "--target", "y", "--backends", "numpy,torch", "--no-timing"]
+    argv += ["--epochs", "1", "--dtype", "float64", "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    assert "input NCW (2, 6)" in capsys.readouterr().out
+    cert = json.loads((tmp_path / "out" / "certificate.json").read_text())
+    assert cert["verdict"] == "parity" and cert["backends"]["torch"]["rel_grad"] <= 1e-10
+
+    from netparity.spec.files import read_csv_data
+    from netparity.spec.serialize import model_from_dict
+
+    from netparity.port import task_for
+
+    spec = model_from_dict({"input_shape": [6, 2], "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 3}]})
+    task = task_for(spec, data=tmp_path / "d.csv", target="y", loss="cross_entropy", input_layout="NCW")
+    flat, _, _ = read_csv_data(tmp_path / "d.csv", "y", classification=True, seed=0)
+    np.testing.assert_array_equal(task.data.x_train, flat.x_train.reshape(-1, 2, 6).transpose(0, 2, 1))

@@ -140,8 +140,6 @@ def test_random_sequence_models_agree_in_float64(framework_backends: list[str], 
 @FEW
 @given(model=image_models(), seed=st.integers(0, 2**16))
 def test_random_image_models_agree_in_float64(framework_backends: list[str], model: ModelSpec, seed: int) -> None:
-    # OPEN (found in CI, 2026-11-26): on some drawn conv stacks Keras-on-torch's float64 backward
-    # raises "slow_conv2d: grad_weight must be contiguous" inside torch; the single-layer cases of
-    # tests/test_layers14.py (dilation, groups, strides) pass on keras-torch. Until the drawn
-    # configuration is pinned down this property runs on the other backends.
-    _check(model, [b for b in framework_backends if b != "keras-torch"], seed)
+    # found here: Keras-on-torch's float64 backward of a one-filter Conv2D raised "slow_conv2d:
+    # grad_weight must be contiguous" (ChannelsFirstConv2D, backends/keras/layers/conv.py)
+    _check(model, framework_backends, seed)

@@ -119,9 +119,16 @@ def keras_model(spec: ModelSpec, params: dict[str, np.ndarray], dtype: str = "fl
         x, b = _apply(info.layer, x, info.name + ".", info.in_shape, dtype)
         binders += b
     model = keras.Model(inputs, x, name="netparity_export")
-    for binder in binders:
-        for b in binder():
-            b.native.assign(b.layout.to_native(params[b.name]).astype(dtype))
+    bindings = [b for binder in binders for b in binder()]
+    values: dict[int, np.ndarray] = {}  # a packed variable (a GRU's (2, 3H) bias) gets all its parts, then one assign
+    for b in bindings:
+        native = b.layout.to_native(params[b.name]).astype(dtype)
+        if b.part is None:
+            values[id(b.native)] = native
+        else:
+            values.setdefault(id(b.native), np.array(keras.ops.convert_to_numpy(b.native)))[b.part] = native
+    for b in bindings:
+        b.native.assign(values[id(b.native)])
     return model
 
 

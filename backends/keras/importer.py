@@ -17,6 +17,7 @@ import numpy as np
 from netparity.backends.keras.layout import attention_layout
 from netparity.backends.porting import Imported, ImportRefused, fold_bias_into_batch_norm
 from netparity.spec import layers as L
+from netparity.spec.errors import SpecError
 from netparity.spec.model import ModelSpec
 
 #: Keras activation function name -> canonical (None: identity). Names the spec does not list
@@ -57,11 +58,24 @@ def _with_activation(layer: L.Layer, params: dict, act: L.Layer | None) -> list[
     return [(layer, params)] + ([(act, {})] if act is not None else [])
 
 
-def _square(value, where: str, what: str) -> int:
-    value = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(set(value)) != 1:
-        raise ImportRefused(f"{where}: {what} {value} differs per axis; the canonical layer has one")
-    return int(value[0])
+def _int_or_pair(value) -> int | tuple[int, int]:
+    """A Keras size (int or tuple) as the spec writes it: one int when every axis agrees."""
+    value = tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value),)
+    return value[0] if len(set(value)) == 1 else (value[0], value[1])
+
+
+def _checked(layer: L.Layer, shape: tuple[int, ...], where: str) -> L.Layer:
+    """The spec layer, with the spec's own refusal (e.g. stride with dilation) as an ImportRefused."""
+    try:
+        layer.check()
+        layer.output_shape(shape)
+    except SpecError as err:
+        raise ImportRefused(f"{where}: {err}") from None
+    return layer
+
+
+def _weights(layer) -> dict[str, np.ndarray]:
+    return {"kernel": _np(layer.kernel)} | ({"bias": _np(layer.bias)} if layer.use_bias else {})
 
 
 def convert_layer(layer: keras.layers.Layer, shape: tuple[int, ...], call_kwargs: dict) -> list[tuple[L.Layer, dict]]:
@@ -76,21 +90,45 @@ def convert_layer(layer: keras.layers.Layer, shape: tuple[int, ...], call_kwargs
         params = {"kernel": _np(layer.kernel)} | ({"bias": _np(layer.bias)} if layer.use_bias else {})
         act = _activation(layer.activation, where)
         return _with_activation(L.Dense(layer.units, use_bias=layer.use_bias), params, act)
-    if kind == "Conv2D":
-        if tuple(layer.dilation_rate) != (1, 1) or layer.groups != 1:
-            raise ImportRefused(f"{where}: dilation_rate and groups must be 1")
-        stride = _square(layer.strides, where, "strides")
-        kh, kw = layer.kernel_size
-        conv = L.Conv2D(layer.filters, kh if kh == kw else (kh, kw), stride, layer.padding, use_bias=layer.use_bias)
-        params = {"kernel": _np(layer.kernel)} | ({"bias": _np(layer.bias)} if layer.use_bias else {})
+    if kind == "Conv2D":  # kernel (kh, kw, in / groups, out): the canonical layout, grouped or not
+        conv = L.Conv2D(
+            layer.filters,
+            _int_or_pair(layer.kernel_size),
+            _int_or_pair(layer.strides),
+            layer.padding,
+            use_bias=layer.use_bias,
+            dilation=_int_or_pair(layer.dilation_rate),
+            groups=layer.groups,
+        )
+        return _with_activation(_checked(conv, shape, where), _weights(layer), _activation(layer.activation, where))
+    if kind == "DepthwiseConv2D":
+        conv, params = _depthwise(layer, layer.kernel, layer.use_bias, shape, where)
+        params |= {"bias": _np(layer.bias)} if layer.use_bias else {}
         return _with_activation(conv, params, _activation(layer.activation, where))
-    if kind in ("MaxPooling2D", "AveragePooling2D"):
-        if layer.padding != "valid":
-            raise ImportRefused(f"{where}: padding={layer.padding!r}; canonical pools use 'valid' windows")
-        pool = _square(layer.pool_size, where, "pool_size")
-        stride = _square(layer.strides or layer.pool_size, where, "strides")
-        cls = L.MaxPool2D if kind == "MaxPooling2D" else L.AvgPool2D
-        return [(cls(pool, stride if stride != pool else None), {})]
+    if kind == "SeparableConv2D":  # a depthwise convolution without bias, then a 1x1 Conv2D with it
+        depthwise, params = _depthwise(layer, layer.depthwise_kernel, False, shape, where)
+        pointwise = _checked(L.Conv2D(layer.filters, 1, use_bias=layer.use_bias), depthwise.output_shape(shape), where)
+        point_params = {"kernel": _np(layer.pointwise_kernel)} | ({"bias": _np(layer.bias)} if layer.use_bias else {})
+        act = _activation(layer.activation, where)
+        return [(depthwise, params), *_with_activation(pointwise, point_params, act)]
+    if kind == "Conv1D":  # kernel (k, in, out): canonical; 'causal' pads (k - 1) * dilation before, as the spec
+        if layer.groups != 1:
+            raise ImportRefused(f"{where}: groups={layer.groups}; the canonical Conv1D has no groups (Conv2D has)")
+        (k,), (stride,), (dilation,) = layer.kernel_size, layer.strides, layer.dilation_rate
+        conv = L.Conv1D(layer.filters, k, stride, layer.padding, dilation, use_bias=layer.use_bias)
+        return _with_activation(_checked(conv, shape, where), _weights(layer), _activation(layer.activation, where))
+    if kind in ("MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D"):
+        # 'same' is TF's rule in every Keras engine: -inf (max) or left out of the mean (average)
+        pool, stride = _int_or_pair(layer.pool_size), _int_or_pair(layer.strides or layer.pool_size)
+        cls = {"MaxPooling2D": L.MaxPool2D, "AveragePooling2D": L.AvgPool2D}.get(kind)
+        cls = cls or {"MaxPooling1D": L.MaxPool1D, "AveragePooling1D": L.AvgPool1D}[kind]
+        return [(_checked(cls(pool, stride if stride != pool else None, layer.padding), shape, where), {})]
+    if kind in ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D"):
+        if layer.keepdims:
+            raise ImportRefused(f"{where}: keepdims=True; the canonical global pool drops the pooled axes")
+        if len(shape) != int(kind[-2]) + 1:
+            raise ImportRefused(f"{where}: on input shape {shape}")
+        return [(L.GlobalAvgPool() if "Average" in kind else L.GlobalMaxPool(), {})]
     if kind == "Flatten":
         return [(L.Flatten(), {})]
     if kind == "Dropout":
@@ -121,6 +159,8 @@ def convert_layer(layer: keras.layers.Layer, shape: tuple[int, ...], call_kwargs
         return [(L.Embedding(layer.input_dim, layer.output_dim), {"embeddings": _np(layer.embeddings)})]
     if kind == "LSTM":
         return [_lstm(layer, where)]
+    if kind == "GRU":
+        return [_gru(layer, where)]
     if kind == "MultiHeadAttention":
         return [_attention(layer, shape, call_kwargs, where)]
     if kind == "Activation":
@@ -129,9 +169,18 @@ def convert_layer(layer: keras.layers.Layer, shape: tuple[int, ...], call_kwargs
     if kind == "LeakyReLU":
         return [(_activation_layer("leaky_relu", where, negative_slope=float(layer.negative_slope)), {})]
     if kind == "ReLU":
-        if layer.max_value is not None or layer.negative_slope or layer.threshold:
-            raise ImportRefused(f"{where}: max_value, negative_slope or threshold; only the plain ReLU maps")
-        return [(L.Activation("relu"), {})]
+        if layer.threshold:
+            raise ImportRefused(f"{where}: threshold={layer.threshold}; the canonical relu has none")
+        if layer.max_value is None and not layer.negative_slope:
+            return [(L.Activation("relu"), {})]
+        if layer.max_value is None:  # x if x > 0 else negative_slope * x
+            return [(_activation_layer("leaky_relu", where, negative_slope=float(layer.negative_slope)), {})]
+        if float(layer.max_value) == 6.0 and not layer.negative_slope:
+            return [(L.Activation("relu6"), {})]
+        raise ImportRefused(
+            f"{where}: max_value={layer.max_value}, negative_slope={layer.negative_slope}; only relu, relu6 "
+            "(max_value 6) and leaky_relu (negative_slope) map"
+        )
     if kind == "Softmax":
         if layer.axis not in (-1, len(shape)):
             raise ImportRefused(f"{where}: axis={layer.axis}; only the last axis maps")
@@ -143,17 +192,53 @@ def convert_layer(layer: keras.layers.Layer, shape: tuple[int, ...], call_kwargs
     raise ImportRefused(f"{where}: no canonical layer for it")
 
 
-def _lstm(layer, where: str) -> tuple[L.Layer, dict]:
-    cell = layer.cell
+def _recurrent_checks(layer, where: str) -> None:
+    cell, kind = layer.cell, type(layer).__name__
     if layer.return_state or layer.go_backwards or layer.stateful:
         raise ImportRefused(f"{where}: return_state, go_backwards and stateful have no canonical counterpart")
     if not cell.use_bias:
-        raise ImportRefused(f"{where}: use_bias=False; the canonical LSTM has a bias")
+        raise ImportRefused(f"{where}: use_bias=False; the canonical {kind} has a bias")
     if cell.dropout or cell.recurrent_dropout:
-        raise ImportRefused(f"{where}: dropout/recurrent_dropout inside the LSTM has no canonical counterpart")
+        raise ImportRefused(f"{where}: dropout/recurrent_dropout inside the {kind} has no canonical counterpart")
     act, rec = getattr(cell.activation, "__name__", ""), getattr(cell.recurrent_activation, "__name__", "")
     if (act, rec) != ("tanh", "sigmoid"):
-        raise ImportRefused(f"{where}: activations ({act}, {rec}); the canonical LSTM uses (tanh, sigmoid)")
+        raise ImportRefused(f"{where}: activations ({act}, {rec}); the canonical {kind} uses (tanh, sigmoid)")
+
+
+def _depthwise(layer, kernel, use_bias: bool, shape, where: str) -> tuple[L.Conv2D, dict]:
+    """A depthwise kernel (kh, kw, in, multiplier) as the canonical grouped Conv2D: output
+    channel c * multiplier + m sees input channel c, so the kernel reshapes to
+    (kh, kw, 1, in * multiplier) with groups = in."""
+    kh, kw, c, mult = kernel.shape
+    conv = L.Conv2D(
+        c * mult,
+        _int_or_pair(layer.kernel_size),
+        _int_or_pair(layer.strides),
+        layer.padding,
+        use_bias=use_bias,
+        dilation=_int_or_pair(layer.dilation_rate),
+        groups=c,
+    )
+    return _checked(conv, shape, where), {"kernel": _np(kernel).reshape(kh, kw, 1, c * mult)}
+
+
+def _gru(layer, where: str) -> tuple[L.Layer, dict]:
+    """Keras's GRU gates (z, r, h) are the canonical order, in both conventions. reset_after
+    holds its two biases as one (2, 3H) variable: row 0 the input bias, row 1 the recurrent one."""
+    _recurrent_checks(layer, where)
+    cell = layer.cell
+    params = {"kernel": _np(cell.kernel), "recurrent_kernel": _np(cell.recurrent_kernel)}
+    bias = _np(cell.bias)
+    if cell.reset_after:
+        params |= {"bias": bias[0], "recurrent_bias": bias[1]}
+    else:
+        params["bias"] = bias
+    return L.GRU(cell.units, return_sequences=layer.return_sequences, reset_after=cell.reset_after), params
+
+
+def _lstm(layer, where: str) -> tuple[L.Layer, dict]:
+    _recurrent_checks(layer, where)
+    cell = layer.cell
     params = {
         "kernel": _np(cell.kernel),
         "recurrent_kernel": _np(cell.recurrent_kernel),
@@ -166,19 +251,11 @@ def _attention(layer, shape, call_kwargs: dict, where: str) -> tuple[L.Layer, di
     heads, d = layer.num_heads, shape[-1]
     if len(shape) != 2:
         raise ImportRefused(f"{where}: expects a sequence (T, features), got {shape}")
-    fields = {f.name for f in dataclasses.fields(L.SelfAttention)}
     key_dim, value_dim = layer.key_dim, layer.value_dim or layer.key_dim
     sizes = {}
     if key_dim * heads != d or value_dim != key_dim:
-        if "key_dim" not in fields:
-            raise ImportRefused(
-                f"{where}: key_dim={key_dim}, value_dim={layer.value_dim} with {heads} heads on width {d}; "
-                "the canonical SelfAttention has key_dim = value_dim = width / heads"
-            )
         sizes = {"key_dim": key_dim, "value_dim": value_dim}
     if not layer.use_bias:
-        if "use_bias" not in fields:
-            raise ImportRefused(f"{where}: use_bias=False; the canonical SelfAttention has biases")
         sizes["use_bias"] = False
     if layer.dropout or layer._output_shape is not None:
         raise ImportRefused(f"{where}: dropout or output_shape have no canonical counterpart")
@@ -313,8 +390,6 @@ def _input_shape(model: keras.Model, given: tuple[int, ...] | None) -> tuple[int
 
 def load(path: str) -> keras.Model:
     """A .keras file, loaded with safe_mode (no Lambda code runs)."""
-    from netparity.spec.errors import SpecError
-
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except FileNotFoundError:

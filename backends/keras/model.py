@@ -61,7 +61,7 @@ class KerasModel:
             "layers": f"keras.Sequential on {engine.name}",
             "optimizer": describe(self.optimizer),
             "loss": describe_loss(self.loss_fn),
-            **replacements(spec, dtype),
+            **replacements(spec, dtype, engine.name),
             **(notes or {}),
         }
         schedule = recipe.lr_schedule

@@ -15,6 +15,7 @@ import numpy as np
 from netparity.backends.base import Binding, LayerRegistry
 from netparity.backends.keras.engines import Engine
 from netparity.backends.keras.layout import layout_for
+from netparity.spec import layers as L
 from netparity.spec.layers import Layer, Shape
 from netparity.spec.recipe import Recipe
 
@@ -106,10 +107,14 @@ def float64_replacements() -> dict[str, Callable[[Layer], Callable]]:
     return {**FLOAT64_REPLACEMENTS, **ENGINE_FLOAT64_REPLACEMENTS.get(keras.config.backend(), {})}
 
 
-def replacements(spec, dtype: str) -> dict[str, str]:
+def replacements(spec, dtype: str, engine: str) -> dict[str, str]:
     """``implementation`` entries for what runs in named replacements rather than Keras's own
-    layers: FLOAT64_REPLACEMENTS in float64, and the two-bias LSTM cell."""
-    layers = [site.layer for site in spec.walk()]
+    layers: FLOAT64_REPLACEMENTS in float64, the two-bias LSTM cell, and the engine's
+    stand-ins (conv.needs_channels_first_conv, 'same' average pooling on torch)."""
+    from netparity.backends.keras.layers.conv import needs_channels_first_conv
+
+    sites = list(spec.walk())
+    layers = [site.layer for site in sites]
     notes = {}
     if dtype == "float64":
         used = {getattr(layer, "activation", None) for layer in layers}
@@ -122,6 +127,16 @@ def replacements(spec, dtype: str) -> dict[str, str]:
         )
     if any(getattr(layer, "recurrent_bias", False) is True for layer in layers):
         notes["LSTM recurrent_bias"] = "keras.layers.RNN(LSTMCellTwoBiases): LSTMCell with a second bias weight"
+    for site in sites:
+        layer = site.layer
+        if isinstance(layer, L.Conv2D) and needs_channels_first_conv(layer, site.in_shape, dtype, engine):
+            notes[f"{site.name} Conv2D"] = (
+                "ChannelsFirstConv2D: keras.ops.conv in NCHW (torch's float64 backward fails on Keras's channels_last weight)"
+            )
+        if isinstance(layer, L.AvgPool2D) and layer.padding == "same" and engine == "torch":
+            notes[f"{site.name} AvgPool2D"] = (
+                "AveragePoolingTFSame: TF's 'same' average (Keras on torch averages padded windows differently)"
+            )
     return notes
 
 

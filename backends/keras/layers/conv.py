@@ -14,7 +14,12 @@ def _name(ctx: Ctx) -> str:
 
 @register(L.Conv2D)
 def conv2d(layer: L.Conv2D, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
-    native = keras.layers.Conv2D(
+    cls = (
+        ChannelsFirstConv2D
+        if needs_channels_first_conv(layer, ctx.in_shape, ctx.dtype, ctx.engine.name)
+        else keras.layers.Conv2D
+    )
+    native = cls(
         layer.filters,
         layer.kernel_hw,
         strides=layer.stride_hw,
@@ -32,6 +37,42 @@ def conv2d(layer: L.Conv2D, ctx: Ctx) -> tuple[keras.layers.Layer, Binder]:
         return [ctx.bind("kernel", native.kernel)] + ([ctx.bind("bias", native.bias)] if layer.use_bias else [])
 
     return native, binder
+
+
+def needs_channels_first_conv(layer: L.Conv2D, in_shape: tuple[int, ...], dtype: str, engine: str) -> bool:
+    """Where Keras on torch cannot differentiate its own Conv2D: torch 2.13's float64 CPU
+    convolution (slow_conv2d) raises "grad_weight must be contiguous" for a channels_last
+    weight of one filter over several input channels and a kernel larger than 1x1, and Keras
+    on torch makes every channels_last weight channels_last (docs/semantics.md, Keras engines and JAX)."""
+    in_channels = in_shape[-1]
+    return (
+        engine == "torch"
+        and dtype == "float64"
+        and layer.filters == 1
+        and layer.groups == 1
+        and in_channels > 1
+        and layer.kernel_hw != (1, 1)
+    )
+
+
+@keras.saving.register_keras_serializable("netparity")
+class ChannelsFirstConv2D(keras.layers.Conv2D):
+    """keras.layers.Conv2D (Keras on torch only) whose convolution runs ``keras.ops.conv`` on
+    the input copied to contiguous NCHW (data_format="channels_first"), then transposes back:
+    the same sum, with no channels_last tensor for torch to allocate grad_weight after, so
+    torch's float64 backward runs."""
+
+    def convolution_op(self, inputs, kernel):
+        nchw = keras.ops.transpose(inputs, (0, 3, 1, 2)).contiguous()  # a torch.Tensor here
+        out = keras.ops.conv(
+            nchw,
+            kernel,
+            strides=list(self.strides),
+            padding=self.padding,
+            dilation_rate=self.dilation_rate,
+            data_format="channels_first",
+        )
+        return keras.ops.transpose(out, (0, 2, 3, 1))
 
 
 @register(L.MaxPool2D)
