@@ -319,17 +319,26 @@ class WorkerPool:
     ``timeout_s`` bounds each job (None: ``config.backend_timeout``, else the run's default,
     harness.isolate.default_timeout): a job past it is ended with its worker, which restarts,
     and comes back ``failed``. ``share``: backends that may share a process (``process_group``)
-    get one worker. ``warm``: a worker imports its framework as soon as it starts (a campaign's
-    workers then import side by side); else in its first job, whose ``import`` phase measures
-    it (a single run's report). ``parallel``: the cores one run (``run_all``) may keep busy
-    (default: all)."""
+    get one worker (a single run: one import less; a campaign keeps a worker per backend, so
+    that two points in flight never queue on one). ``warm``: a worker imports its framework as
+    soon as it starts (a campaign's workers then import side by side); else in its first job,
+    whose ``import`` phase measures it (a single run's report). ``side_by_side``: ``run_all``
+    runs one run's backends side by side within ``parallel`` cores (default: all); else one
+    after another, as a campaign's points (already side by side) want."""
 
     def __init__(
-        self, timeout_s: float | None = None, *, share: bool = True, warm: bool = True, parallel: int | None = None
+        self,
+        timeout_s: float | None = None,
+        *,
+        share: bool = False,
+        warm: bool = True,
+        side_by_side: bool = False,
+        parallel: int | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self.share = share
         self.warm = warm
+        self.side_by_side = side_by_side
         self.parallel = parallel or os.cpu_count() or 1
         self._workers: dict[tuple[str, int | None, str], Worker] = {}
         self._lock = threading.Lock()
@@ -380,13 +389,17 @@ class WorkerPool:
         progress: Progress | None,
         results: dict[str, BackendResult],
     ) -> None:
-        """One run's backends into ``results`` as each finishes. Workers run side by side
+        """One run's backends into ``results`` as each finishes. With ``side_by_side``, workers run side by side
         within the machine's cores (``_Cores``: an import takes one, a comparison its
         ``config.threads``), each running its backends one after another: a backend's import,
         its comparison, then (with ``config.timing``) its timing runs, which wait for every
         running job to finish and run with nothing else computing, in the same process right
         after its comparison, as in a fresh process per backend (harness.isolate). A timing
         run that fails or dies fails only its backend; what it compared is kept."""
+        if not self.side_by_side:
+            for n in names:
+                results[n] = self(n, task_of(n), params, config, progress)
+            return
         groups: dict[str, list[str]] = {}
         for n in names:
             groups.setdefault(self.group(n), []).append(n)

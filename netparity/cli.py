@@ -429,7 +429,9 @@ def _run(
     if pooled:
         from netparity.harness.pool import WorkerPool
 
-        runner = WorkerPool(args.backend_timeout, warm=False)  # warm=False: 'import' is timed in the report
+        # one worker per framework (Keras shares its engine's), side by side within the cores;
+        # warm=False: each backend's 'import' is timed for the report
+        runner = WorkerPool(args.backend_timeout, share=True, warm=False, side_by_side=True)
     try:
         result = run(
             task,

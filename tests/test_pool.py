@@ -59,7 +59,7 @@ def test_a_shared_worker_gives_each_backend_its_fresh_process_numbers_in_either_
     config = RunConfig(dtype="float64", timing=False)
     fresh = {n: run_isolated(n, small_task, params, config) for n in (host, guest)}
     for order in ((host, guest), (guest, host)):
-        with WorkerPool(warm=False) as pool:
+        with WorkerPool(warm=False, share=True) as pool:
             for n in order:
                 shared = pool(n, small_task, params, config)
                 assert_same(shared, fresh[n])
@@ -72,7 +72,7 @@ class Recording(WorkerPool):
     sleep that records when it ran."""
 
     def __init__(self, parallel: int) -> None:
-        super().__init__(parallel=parallel)
+        super().__init__(parallel=parallel, share=True, side_by_side=True)
         self.jobs: list[tuple[str, bool, float, float]] = []  # (backend, timing, start, end)
         self.lock = threading.Lock()
 
@@ -148,7 +148,7 @@ def test_a_worker_killed_mid_comparison_fails_its_backend_and_the_partner_still_
     require("keras")
     task = with_overrides(small_task, epochs=200)  # long enough to be caught training
     config = RunConfig(dtype="float64", timing=False)
-    with WorkerPool(warm=False) as pool:
+    with WorkerPool(warm=False, share=True, side_by_side=True) as pool:
         seen: list[str] = []
 
         def progress(backend: str, done: int, total: int) -> None:
