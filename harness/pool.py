@@ -167,6 +167,10 @@ class _Cores:
                 self._cond.notify_all()
 
 
+class PoolClosed(RuntimeError):
+    """The pool was closed: no new worker starts."""
+
+
 class Worker:
     """One process serving a backend (and those sharing its process), restarted after a
     crash or a time-out: lazily, at its next job, so that no import runs beside a timing run."""
@@ -344,6 +348,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._timing = _Exclusive()
         self._cores = _Cores(self.parallel)
+        self.closed = False
 
     def group(self, name: str) -> str:
         return process_group(name) if self.share else name
@@ -351,6 +356,8 @@ class WorkerPool:
     def worker(self, name: str, config: RunConfig) -> Worker:
         key = (self.group(name), config.threads, config.device)
         with self._lock:
+            if self.closed:  # e.g. Ctrl-C: a job still queued in a thread starts no new process
+                raise PoolClosed
             if key not in self._workers:
                 self._workers[key] = Worker(key[0], warm=self.warm)
             return self._workers[key]
@@ -374,7 +381,10 @@ class WorkerPool:
         exclusive = config.timing
         self._timing.acquire(exclusive=exclusive)
         try:  # a worker starts (or restarts) inside the job's turn: never beside a timing run
-            worker = self.worker(name, config)
+            try:
+                worker = self.worker(name, config)
+            except PoolClosed:
+                return BackendResult(name, status="failed", reason="interrupted (Ctrl-C) before it finished")
             timeout = self.timeout_s or config.backend_timeout or default_timeout(task, config)
             return worker.run(task, params, config, progress, timeout, name=name, timing_of=timing_of, kind=kind)
         finally:
@@ -448,6 +458,7 @@ class WorkerPool:
 
     def close(self) -> None:
         with self._lock:
+            self.closed = True
             workers, self._workers = list(self._workers.values()), {}
         for w in workers:  # all at once: each exits as soon as it reads this
             w.ask_to_finish()

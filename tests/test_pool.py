@@ -181,3 +181,44 @@ def test_a_dead_worker_in_the_timing_runs_keeps_the_comparison(small_task, monke
     assert (torch.status, torch.reason) == ("failed", "timing runs: its worker process died")
     assert [t.phase for t in torch.timings] == ["import", "build"]  # the comparison's timings kept
     assert results["numpy"].status == "ok"
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_default_workers_writes_what_finished_and_leaves_no_process(tmp_path) -> None:
+    """The default run (persistent workers): Ctrl-C to the whole process group exits 130
+    within seconds, every backend is either finished (ok) or failed 'interrupted', and no
+    worker outlives the run."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "run"
+    root = Path(__file__).resolve().parents[1]
+    argv = [sys.executable, str(root / "compare.py"), "--task", "regression", "--backends", "numpy,torch"]
+    with open(tmp_path / "stderr", "w") as stderr:
+        proc = subprocess.Popen(
+            [*argv, "--epochs", "30", "--out", str(out)],
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "RUNNING").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        time.sleep(3)  # the workers are up, importing or comparing
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 130, (tmp_path / "stderr").read_text()[-2000:]
+        deadline = time.monotonic() + 20
+        while subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline, "a process of the run outlived it"
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    summary = (out / "summary.csv").read_text().splitlines()[1:]
+    assert len(summary) == 2
+    assert all(",ok," in row or "interrupted (Ctrl-C)" in row for row in summary), summary
+    assert json.loads((out / "spec.json").read_text())["interrupted"] is True
