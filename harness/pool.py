@@ -84,15 +84,17 @@ def group_members(group: str) -> list[str]:
     return [b for b in BACKENDS if process_group(b) == group] or [group]
 
 
-def _serve(group: str, conn: Connection, parent_pid: int, warm: bool = True) -> None:
+def _serve(group: str, conn: Connection, parent_pid: int, warm: bool = True, members: tuple[str, ...] = ()) -> None:
     """A worker's main loop: import the framework once (now when ``warm``, else in the first
-    job, whose ``import`` phase then measures it), then run jobs until told to stop."""
+    job, whose ``import`` phase then measures it), then run jobs (of ``members``, default
+    ``group`` alone) until told to stop."""
     die_with_parent(parent_pid)  # a parent killed with -9 leaves no worker behind
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends us
     logging.disable(logging.WARNING)  # e.g. TF's retracing warnings: many models per process is the point
     from netparity.backends import BackendUnavailable, get_backend
 
-    members = group_members(group)
+    members = members or (group,)
+    ran_here: set[str] = set()  # backends that ran in this process: a later one says so
     for name in members:  # before any framework is imported (e.g. Keras's engine)
         prepare_process(name)
     if warm:
@@ -123,9 +125,12 @@ def _serve(group: str, conn: Connection, parent_pid: int, warm: bool = True) -> 
                 result = time_backend(name, task, params, config, ran)
             else:
                 result = run_backend(name, task, params, config, progress if want_progress else None)
-            if len(members) > 1:  # what a fresh process would not share: said in the report
-                others = ", ".join(m for m in members if m != name)
-                result.implementation["process"] = f"a worker shared with {others} (the framework imported once)"
+            before = sorted(ran_here - {name})
+            if before:  # what a fresh process would not have had: said in the report
+                result.implementation["process"] = (
+                    f"a worker shared with {', '.join(before)}, which ran first (the framework imported once)"
+                )
+            ran_here.add(name)
             conn.send(("result", result))
         except (BrokenPipeError, EOFError, OSError):  # the parent is gone: so are we
             return
@@ -175,9 +180,10 @@ class Worker:
     """One process serving a backend (and those sharing its process), restarted after a
     crash or a time-out: lazily, at its next job, so that no import runs beside a timing run."""
 
-    def __init__(self, name: str, warm: bool = True) -> None:
+    def __init__(self, name: str, warm: bool = True, members: tuple[str, ...] = ()) -> None:
         self.name = name
         self.warm = warm
+        self.members = members or (name,)
         self.lock = threading.Lock()  # one job at a time
         self.jobs = 0
         self.restarts = 0
@@ -188,7 +194,7 @@ class Worker:
     def _start(self) -> None:
         self.conn, child = multiprocessing.get_context("spawn").Pipe()
         # spawn, Ctrl-C ignored from the start
-        self.process = _spawn(_serve, (self.name, child, os.getpid(), self.warm))
+        self.process = _spawn(_serve, (self.name, child, os.getpid(), self.warm, self.members))
         child.close()
         self._ready = False
 
@@ -359,7 +365,8 @@ class WorkerPool:
             if self.closed:  # e.g. Ctrl-C: a job still queued in a thread starts no new process
                 raise PoolClosed
             if key not in self._workers:
-                self._workers[key] = Worker(key[0], warm=self.warm)
+                members = tuple(group_members(key[0])) if self.share else (key[0],)
+                self._workers[key] = Worker(key[0], warm=self.warm, members=members)
             return self._workers[key]
 
     def start(self, names: list[str], config: RunConfig) -> None:
