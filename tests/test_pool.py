@@ -201,7 +201,7 @@ def test_ctrl_c_on_the_default_workers_writes_what_finished_and_leaves_no_proces
     argv = [sys.executable, str(root / "compare.py"), "--task", "regression", "--backends", "numpy,torch"]
     with open(tmp_path / "stderr", "w") as stderr:
         proc = subprocess.Popen(
-            [*argv, "--epochs", "30", "--out", str(out)],
+            [*argv, "--epochs", "3000", "--out", str(out)],  # long: Ctrl-C lands inside the run
             cwd=root,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
