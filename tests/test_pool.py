@@ -209,9 +209,11 @@ def test_ctrl_c_on_the_default_workers_writes_what_finished_and_leaves_no_proces
         )
     try:
         deadline = time.monotonic() + 120
-        while not (out / "RUNNING").exists() and time.monotonic() < deadline and proc.poll() is None:
+        worker = ["pgrep", "-g", str(proc.pid), "-f", "spawn_main"]  # a worker started: run() is running
+        while subprocess.run(worker, capture_output=True).returncode != 0 and time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "stderr").read_text()[-2000:]
             time.sleep(0.2)
-        time.sleep(3)  # the workers are up, importing or comparing
+        time.sleep(1)
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=60) == 130, (tmp_path / "stderr").read_text()[-2000:]
         deadline = time.monotonic() + 20
