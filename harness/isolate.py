@@ -61,7 +61,9 @@ class ChildTimeout(TimeoutError):
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """Have this process killed when ``parent_pid`` (its parent) dies, however it dies."""
+    """Have this process killed when ``parent_pid`` (its parent) dies, however it dies. On
+    Linux the signal comes when the parent's *thread* that started this process ends: start
+    long-lived children from a long-lived thread (harness.pool does)."""
     armed = False
     if sys.platform.startswith("linux"):
         try:

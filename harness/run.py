@@ -59,6 +59,9 @@ class RunConfig:
     #: seconds an isolated backend may take before it is ended and marked failed (None: a
     #: default from the run's size, harness.isolate.default_timeout)
     backend_timeout: float | None = None
+    #: seconds of repeats per timed phase (forward, train_step; an epoch gets twice this),
+    #: after at least 10 repeats (3 epochs) and at most 200 (20): small models stop at the cap
+    timing_budget_s: float = 0.5
 
 
 @dataclass
@@ -207,27 +210,14 @@ def _run(
     result.outputs = np.asarray(out)
     result.activations = model.activations(probe)
 
-    sites = dropout_sites(spec)
-
-    def stage_epoch(epoch: int) -> list[Batch]:
-        """The epoch's batches with their Dropout masks, drawn from the shared seeds (spec/dropout.py);
-        staged before the epoch runs, so conversion to native tensors stays out of the steps."""
-        plan = batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, epoch, shuffle=recipe.shuffle)
-        return [
-            model.stage(
-                data.x_train[idx],
-                data.y_train[idx],
-                dropout_masks(spec, len(idx), (recipe.shuffle_seed, epoch, step), sites) if sites else {},
-            )
-            for step, idx in enumerate(plan)
-        ]
-
     # one epoch staged at a time (memory stays flat in the number of epochs); the first is
     # kept: gradients are taken on its first batch, and the timing runs replay it
-    first_epoch = stage_epoch(0)
+    first_epoch = stage_epoch(model, task, 0)
     result.loss, result.grads = model.loss_and_grads(first_epoch[0])
 
-    train_epochs(model, result, recipe, lambda epoch: first_epoch if epoch == 0 else stage_epoch(epoch), progress)
+    train_epochs(
+        model, result, recipe, lambda epoch: first_epoch if epoch == 0 else stage_epoch(model, task, epoch), progress
+    )
     result.params = model.params()
     if result.status == "ok":
         result.test_outputs = model.forward(model.stage(data.x_test))
@@ -242,6 +232,51 @@ def _run(
         timings += time_model(backend, task, params, config, first_epoch, probe)
     rss = peak_rss_mb()
     result.timings = [t.with_work(peak_rss_mb=rss) for t in timings]
+
+
+def stage_epoch(model: Model, task: TaskInstance, epoch: int) -> list[Batch]:
+    """The epoch's batches with their Dropout masks, drawn from the shared seeds (spec/dropout.py);
+    staged before the epoch runs, so conversion to native tensors stays out of the steps."""
+    data, recipe, spec = task.data, task.recipe, task.model
+    sites = dropout_sites(spec)
+    plan = batch_plan(len(data.x_train), recipe.batch_size, recipe.shuffle_seed, epoch, shuffle=recipe.shuffle)
+    return [
+        model.stage(
+            data.x_train[idx],
+            data.y_train[idx],
+            dropout_masks(spec, len(idx), (recipe.shuffle_seed, epoch, step), sites) if sites else {},
+        )
+        for step, idx in enumerate(plan)
+    ]
+
+
+def time_backend(
+    name: str, task: TaskInstance, params: dict[str, np.ndarray], config: RunConfig, ran: BackendResult
+) -> BackendResult:
+    """The timing runs alone, for a backend whose comparison ``ran`` (``run_backend`` with
+    ``timing=False``) went before in this process: ``ran`` with the timing phases appended
+    (the same phases, on the same kind of fresh model, as ``run_backend`` with timing), or
+    failed with the reason when the timing runs raise, as they would fail it there."""
+    result = dataclasses.replace(ran, implementation=dict(ran.implementation), timings=list(ran.timings))
+    try:
+        backend = get_backend(name)
+        if config.threads:
+            backend.set_threads(config.threads)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if config.tf32_timing:
+                result.implementation["timing_precision"] = backend.allow_tf32(True)
+            # a model of its own stages the batches; time_model times a fresh one, as in run_backend
+            model = backend.build(task.model, params, task.recipe, dtype=config.dtype, device=config.device)
+            probe = model.stage(task.data.x_test[:PROBE_SIZE])
+            timings = time_model(backend, task, params, config, stage_epoch(model, task, 0), probe)
+    except Exception as err:  # as in run_backend: the timing runs failing fail the backend
+        result.status = "failed"
+        result.reason = f"timing runs: {type(err).__name__}: {err}".strip()
+        result.implementation.setdefault("traceback", traceback.format_exc(limit=-3))
+        return result
+    rss = max(peak_rss_mb(), max((t.peak_rss_mb for t in ran.timings), default=0.0))
+    result.timings = [t.with_work(peak_rss_mb=rss) for t in [*ran.timings, *timings]]
+    return result
 
 
 def train_epochs(
@@ -301,7 +336,7 @@ def time_model(
     """Forward, train step and a whole epoch, timed on a fresh model so that the measured
     trajectory stays exact. The first train step (tracing/compilation) is reported apart,
     and every repeated phase is warmed up first."""
-    spec, device = task.model, config.device
+    spec, device, budget = task.model, config.device, config.timing_budget_s
     model = backend.build(spec, params, task.recipe, dtype=config.dtype, device=device)
     batch = epoch[0]
     t_first_step, _ = once("first_train_step", lambda: model.train_step(batch))
@@ -313,9 +348,9 @@ def time_model(
 
     timings = [
         t_first_step.with_work(train_flops(spec, batch.size)),
-        repeat("forward", lambda: model.forward(probe)).with_work(forward_flops(spec, probe.size)),
-        repeat("train_step", lambda: model.train_step(batch)).with_work(train_flops(spec, batch.size)),
-        repeat("epoch", one_epoch, warmup=1, min_repeats=3, max_repeats=20, budget_s=1.0).with_work(
+        repeat("forward", lambda: model.forward(probe), budget_s=budget).with_work(forward_flops(spec, probe.size)),
+        repeat("train_step", lambda: model.train_step(batch), budget_s=budget).with_work(train_flops(spec, batch.size)),
+        repeat("epoch", one_epoch, warmup=1, min_repeats=3, max_repeats=20, budget_s=2 * budget).with_work(
             train_flops(spec, samples)
         ),
     ]
@@ -323,7 +358,7 @@ def time_model(
     hook = getattr(backend, "extra_timings", None)  # optional: a backend's own fast forms
     for extra in hook(model, batch, device) if hook else []:
         t_prepare, fast = once(extra.prepare_phase, extra.prepare)
-        timings += [t_prepare, repeat(extra.phase, fast).with_work(work.get(extra.work_like))]
+        timings += [t_prepare, repeat(extra.phase, fast, budget_s=budget).with_work(work.get(extra.work_like))]
     return timings
 
 
@@ -445,7 +480,9 @@ def run(
     ``named``: the backends the user asked for by name (one of them skipped fails the run);
     by default every backend passed in ``backends``, none when it is left at all of them.
     ``params``: canonical initial parameters to start from (an imported model's, ``--weights``)
-    instead of the seeded initializer."""
+    instead of the seeded initializer. A ``runner`` with a ``run_all(names, task_of, params,
+    config, progress, results)`` method (harness.pool.WorkerPool) schedules the backends itself,
+    filling ``results`` as each finishes."""
     config = dataclasses.replace(config or RunConfig(), **settings)
     if runner is None:
         from netparity.harness.isolate import run_isolated
@@ -459,20 +496,26 @@ def run(
     names = backends_to_run(backends, reference)
     results: dict[str, BackendResult] = {}
     drift, interrupted = float("nan"), False
+    task_of = (lambda n: task_for(n)) if task_for else (lambda n: task)
+    run_all = getattr(runner, "run_all", None)  # an engine that schedules the backends itself
     try:
-        for n in names:
-            results[n] = runner(n, task_for(n) if task_for else task, params, config, progress)
+        if run_all is not None:
+            run_all(names, task_of, params, config, progress, results)
+        else:
+            for n in names:
+                results[n] = runner(n, task_of(n), params, config, progress)
         ref = results[reference]
         if dtype == "float32" and ref.status == "ok":
             # in this process: no timing, so isolation buys nothing here and a fresh one costs a second
             ref64_config = dataclasses.replace(config, dtype="float64", timing=False)
-            ref64 = run_backend(reference, task_for(reference) if task_for else task, params, ref64_config)
+            ref64 = run_backend(reference, task_of(reference), params, ref64_config)
             if ref64.status == "ok":
                 drift = rounding_drift(ref, ref64)
     except KeyboardInterrupt:  # Ctrl-C: keep what finished, the rest is failed "interrupted"
         interrupted = True
         for n in names:
             results.setdefault(n, BackendResult(n, status="failed", reason="interrupted (Ctrl-C) before it finished"))
+    results = {n: results[n] for n in names}  # in the order asked, however they finished
     ref = results[reference]
     tol = {
         "single": TOLERANCES[dtype]["single"],

@@ -94,6 +94,13 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     p.add_argument("--no-timing", action="store_true", help="skip the repeated timing runs")
     p.add_argument(
+        "--timing-budget",
+        type=positive_seconds,
+        default=0.5,
+        metavar="SECONDS",
+        help="seconds of repeats per timed phase, after at least 10 (default 0.5; an epoch gets twice this)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=os.cpu_count() or 1,
@@ -108,8 +115,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         "--isolate",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="run each backend in its own fresh process (default when timing: fair timings; "
-        "with --no-timing one process for all is the default, being faster)",
+        help="run each backend in its own fresh process, one after another (default: persistent worker "
+        "processes, comparisons side by side and timing runs one at a time; --no-isolate: all in this process)",
     )
     p.add_argument("--list", action="store_true", help="list tasks and backends, then exit")
     p.add_argument("--spec", default=None, help="your own model (and recipe) as a JSON or YAML file")
@@ -317,8 +324,11 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
     task = build(args.seed)
     sweep = (axes, build, args.isolate) if axes else None  # --isolate unsaid: a sweep runs on the worker pool
-    if args.isolate is None:  # isolation buys fair timings; without them one process is faster (README, Timing)
-        args.isolate = not args.no_timing
+    # --isolate unsaid: persistent workers (harness/pool.py), comparisons side by side and the
+    # timing runs one at a time; --isolate: a fresh process per backend, one after another
+    pooled = args.isolate is None and not axes
+    if args.isolate is None:
+        args.isolate = True
     backends = parse_backends(
         args.backends, args.reference, deep=not args.isolate
     )  # after the spec: it may import every framework
@@ -337,6 +347,7 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         isolate=args.isolate,
         tf32_timing=args.tf32,
         backend_timeout=args.backend_timeout,
+        timing_budget_s=args.timing_budget,
     )
     try:  # only once the task is valid: a bad spec leaves no empty run folder behind
         folder = RunFolder(args.out, task.name, command=[sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
@@ -344,7 +355,20 @@ def _main(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         raise UsageError(str(err)) from None
     with folder:
         return _run(
-            args, task, backends, names, sweep, native, folder, config, changes, pinned, saved, task_name, initial
+            args,
+            task,
+            backends,
+            names,
+            sweep,
+            native,
+            folder,
+            config,
+            changes,
+            pinned,
+            saved,
+            task_name,
+            initial,
+            pooled,
         )
 
 
@@ -362,8 +386,10 @@ def _run(
     saved: SavedRun | None,
     task_name: str,
     initial: dict[str, np.ndarray] | None,
+    pooled: bool = False,
 ) -> int:
-    """The run into its held folder; Ctrl-C writes what finished and raises Interrupted."""
+    """The run into its held folder; Ctrl-C writes what finished and raises Interrupted.
+    ``pooled``: the backends run on persistent workers (harness.pool.WorkerPool.run_all)."""
     from netparity.harness.progress import TrainingProgress
     from netparity.harness.report import console_table, write_report
     from netparity.harness.run import run
@@ -399,15 +425,27 @@ def _run(
         print(sweep_console(swept.table))
         print(f"report: {out_dir}")
         return 0 if swept.ok else 1
-    result = run(
-        task,
-        backends,
-        config,
-        progress=bar,
-        task_for=native.task_for(task) if native else None,
-        params=initial,
-        named=() if args.backends is None else tuple(backends),  # a named backend must not be skipped
-    )
+    runner = None  # run() picks: a fresh process per backend (config.isolate), or this process
+    if pooled:
+        from netparity.harness.pool import WorkerPool
+
+        # one worker per framework (Keras shares its engine's), side by side within the cores;
+        # warm=False: each backend's 'import' is timed for the report
+        runner = WorkerPool(args.backend_timeout, share=True, warm=False, side_by_side=True)
+    try:
+        result = run(
+            task,
+            backends,
+            config,
+            progress=bar,
+            runner=runner,
+            task_for=native.task_for(task) if native else None,
+            params=initial,
+            named=() if args.backends is None else tuple(backends),  # a named backend must not be skipped
+        )
+    finally:
+        if runner is not None:
+            runner.close()
     bar.close()
     if native:  # the defaults that differed: in each reason, defaults.csv and spec.json
         native.annotate(result)

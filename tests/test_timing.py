@@ -8,10 +8,11 @@ import os
 import numpy as np
 import pytest
 from netparity.harness.isolate import run_isolated
-from netparity.harness.run import BackendResult, RunConfig, run, with_overrides
+from netparity.harness.run import BackendResult, RunConfig, run, run_backend, with_overrides
 from netparity.harness.timing import Timing, repeat
 from netparity.spec import layers as L
 from netparity.spec.flops import forward_flops, train_flops
+from netparity.spec.init import init_params
 from netparity.spec.model import ModelSpec
 from netparity.spec.tasks import get_task
 
@@ -73,3 +74,16 @@ def test_isolated_backend_runs_in_its_own_process() -> None:
 def test_a_crashing_backend_loses_only_itself() -> None:
     res = run_isolated("numpy", None, None, RunConfig(dtype="float64"), target=_crash)
     assert res.status == "failed" and "process died" in res.reason
+
+
+def test_the_timing_budget_bounds_the_repeats() -> None:
+    """RunConfig.timing_budget_s: a budget of ~0 stops every repeated phase at its minimum
+    (10 calls, 3 epochs); the default lets a fast phase run on to its cap (200)."""
+    task = with_overrides(get_task("regression").build(0), epochs=1)
+    params = init_params(task.model, 0)
+    phases = {}
+    for budget in (1e-9, RunConfig().timing_budget_s):
+        res = run_backend("numpy", task, params, RunConfig(dtype="float64", timing_budget_s=budget))
+        phases[budget] = {t.phase: t.repeats for t in res.timings}
+    assert phases[1e-9]["forward"] == phases[1e-9]["train_step"] == 10 and phases[1e-9]["epoch"] == 3
+    assert phases[0.5]["forward"] == 200

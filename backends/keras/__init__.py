@@ -42,6 +42,9 @@ class KerasBackend:
         self.engine = engine
         self.name = "keras" if engine == "tensorflow" else f"keras-{engine}"
         self.requires: tuple[str, ...] = ("keras", ENGINES[engine][0])  # looked up without importing them
+        #: the backend of its engine's framework: one worker process serves both, importing the
+        #: framework once (harness/pool.py; tests/test_pool.py proves their results unchanged)
+        self.shares_process_with = ENGINES[engine][1]
 
     @property
     def local(self) -> bool:
