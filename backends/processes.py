@@ -22,19 +22,41 @@ import threading
 import time
 from collections.abc import Iterator
 from multiprocessing import spawn
+from multiprocessing.connection import Connection
 from typing import Any
 
 _PATCH_LOCK = threading.RLock()
 _MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
 
 
+class _MainScan(pickle.Pickler):
+    """A pickler that writes nothing: it only notes whether the stream names ``__main__``.
+    Arrays go out of band (protocol 5), so a large dataset is neither copied nor scanned;
+    pipe ends are not pickled (their handles are the child's business)."""
+
+    def __init__(self) -> None:
+        super().__init__(self, protocol=5, buffer_callback=lambda buffer: None)
+        self.found, self._tail = False, b""
+
+    def write(self, data: bytes) -> int:  # the pickler's own file: it writes into itself
+        chunk = self._tail + bytes(data)
+        self.found = self.found or b"__main__" in chunk
+        self._tail = chunk[-(len(b"__main__") - 1) :]
+        return len(data)
+
+    def persistent_id(self, obj: Any) -> str | None:
+        return "connection" if isinstance(obj, Connection) else None
+
+
 def refers_to_main(payload: Any) -> bool:
     """Whether pickling ``payload`` references anything defined in the ``__main__`` module (a
     user's function or class), which a child can only unpickle by running the main script."""
+    scan = _MainScan()
     try:
-        return b"__main__" in pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        scan.dump(payload)
     except Exception:  # unpicklable: let multiprocessing report it as it would
         return True
+    return scan.found
 
 
 @contextlib.contextmanager

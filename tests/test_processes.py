@@ -85,6 +85,27 @@ def test_refers_to_main_sees_main_definitions_only(monkeypatch: pytest.MonkeyPat
     assert refers_to_main((lambda: None,))  # unpicklable: left to multiprocessing as before
 
 
+def test_refers_to_main_copies_no_data_and_keeps_pipe_ends_alone() -> None:
+    """A run's payload holds its dataset and a pipe end: the scan neither copies the arrays
+    (they go out of band) nor pickles the connection."""
+    import multiprocessing
+    import tracemalloc
+
+    import numpy as np
+
+    receiver, sender = multiprocessing.get_context("spawn").Pipe(duplex=False)
+    data = np.zeros((2000, 2000))  # 32 MB
+    tracemalloc.start()
+    try:
+        assert not refers_to_main((sender, {"x": data, "y": data[:, 0]}))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        receiver.close()
+        sender.close()
+    assert peak < 1_000_000, f"the scan allocated {peak} bytes"
+
+
 def test_a_worker_ends_with_its_parent(tmp_path: Path) -> None:
     """The parent starts a worker that watches it, prints its pid and dies at once (os._exit,
     no clean-up): the worker must be gone within a few seconds."""
