@@ -20,7 +20,7 @@ How a difference is judged (README, "How differences are judged"):
    (float64: under 2.8e-4 of its kind; float32: under 0.15) is judged against the floor,
    which still catches a 1 % error in any array larger than 2.8e-12 (float64) or 1.5e-3
    (float32) of its kind's scale.
-3. **Training with an adaptive optimizer.** Adam, AdamW, RMSprop and Adagrad divide a
+3. **Training with an adaptive optimizer.** Adam, AdamW, RMSprop, Adagrad, Adadelta, Nadam and Adamax divide a
    gradient by its own running size, so a gradient known only to a relative accuracy ``r``
    moves its parameter by ``r * lr`` per step whatever its size: a gradient that is small
    next to the others (behind a LayerNorm over two features) carries rounding noise
@@ -64,7 +64,7 @@ TOLERANCES = {
 ROUNDING_ULPS = 128
 
 #: optimizers whose update divides the gradient by its own running size (point 3)
-ADAPTIVE_OPTIMIZERS = ("adam", "adamw", "rmsprop", "adagrad")
+ADAPTIVE_OPTIMIZERS = ("adam", "adamw", "rmsprop", "adagrad", "adadelta", "nadam", "adamax")
 
 
 def zero_floor(dtype: str) -> float:
