@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +22,7 @@ sys.path[:0] = [str(ROOT)]
 import numpy as np  # noqa: E402
 from netparity.backends import get_backend  # noqa: E402
 from netparity.spec import layers as L  # noqa: E402
+from step_ratio import cpu_ms  # noqa: E402  (benchmarks/ is this script's folder)
 
 CASES = {
     "lstm": L.LSTM(64),
@@ -47,13 +47,7 @@ def load_class(path: str, tag: str, name: str) -> type:
     return getattr(module, name)
 
 
-def cpu_ms(fn, budget_s: float = 0.25) -> float:
-    fn()
-    calls, start = 0, time.process_time()
-    while time.process_time() - start < budget_s or calls < 5:
-        fn()
-        calls += 1
-    return (time.process_time() - start) / calls * 1e3
+LAYER_BUDGET_S = 0.25  # CPU seconds of repeats per measurement (step_ratio.cpu_ms)
 
 
 def main() -> int:
@@ -84,9 +78,9 @@ def main() -> int:
     ms: dict[str, dict[str, list[float]]] = {tag: {"forward": [], "backward": []} for tag in models}
     for _ in range(args.rounds):
         for tag, model in models.items():
-            ms[tag]["forward"].append(cpu_ms(lambda model=model: model.forward(x, True)))
+            ms[tag]["forward"].append(cpu_ms(lambda model=model: model.forward(x, True), LAYER_BUDGET_S))
             model.forward(x, True)
-            ms[tag]["backward"].append(cpu_ms(lambda model=model: model.backward(dy)))
+            ms[tag]["backward"].append(cpu_ms(lambda model=model: model.backward(dy), LAYER_BUDGET_S))
     for part in ("forward", "backward", "both"):
         a, b = ({k: np.array(v) for k, v in ms[tag].items()} for tag in "AB")
         ra, rb = (d["forward"] + d["backward"] if part == "both" else d[part] for d in (a, b))

@@ -56,13 +56,15 @@ class AdamState(NamedTuple):
     nu: optax.Updates
 
 
+def zero_moments(params: optax.Params) -> AdamState:
+    """Step 0 and zero first and second moments: the initial state of both Adam-like updates below."""
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    return AdamState(jnp.zeros([], jnp.int32), zeros, zeros)
+
+
 def scale_by_adam_eps_hat(b1: float, b2: float, eps: float) -> optax.GradientTransformation:
     """m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; u = sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v) + eps):
     Adam with epsilon-hat (Keras, TF). optax.scale_by_adam has eps outside the bias-corrected sqrt."""
-
-    def init(params: optax.Params) -> AdamState:
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return AdamState(jnp.zeros([], jnp.int32), zeros, zeros)
 
     def update(updates: optax.Updates, state: AdamState, params: optax.Params | None = None):
         t = state.count + 1
@@ -78,7 +80,7 @@ def scale_by_adam_eps_hat(b1: float, b2: float, eps: float) -> optax.GradientTra
 
         return jax.tree.map(direction, mu, nu), AdamState(t, mu, nu)
 
-    return optax.GradientTransformation(init, update)
+    return optax.GradientTransformation(zero_moments, update)
 
 
 class NadamState(NamedTuple):
@@ -121,10 +123,6 @@ def scale_by_adamax_eps_outside(b1: float, b2: float, eps: float) -> optax.Gradi
     """m = b1*m + (1-b1)*g; u = max(b2*u, |g|); out = m/(1-b1^t) / (u + eps): Adamax with epsilon
     outside the max (Keras, TF). optax.scale_by_adamax puts it inside the max (torch)."""
 
-    def init(params: optax.Params) -> AdamState:
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return AdamState(jnp.zeros([], jnp.int32), zeros, zeros)
-
     def update(updates: optax.Updates, state: AdamState, params: optax.Params | None = None):
         t = state.count + 1
         mu = jax.tree.map(lambda g, m: b1 * m + (1 - b1) * g, updates, state.mu)
@@ -135,7 +133,7 @@ def scale_by_adamax_eps_outside(b1: float, b2: float, eps: float) -> optax.Gradi
 
         return jax.tree.map(direction, mu, nu), AdamState(t, mu, nu)
 
-    return optax.GradientTransformation(init, update)
+    return optax.GradientTransformation(zero_moments, update)
 
 
 def clip_by_norm_eps(norm: float, eps: float, per_tensor: bool) -> optax.GradientTransformation:
