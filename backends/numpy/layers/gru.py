@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from netparity.backends.numpy.layers import NpLayer, register
+from netparity.backends.numpy.layers.sequence import recurrent_output_gradient
 from netparity.spec import layers as L
 
 
@@ -109,12 +110,7 @@ class GRU(NpLayer):
             local[:, 3 * u :] = r
         recurrent = p["recurrent_kernel"]  # (H, 3H), canonical z, r, h: dh = U [dz; dr; d(hU_h)]
         dh, tmp = self.buffer("dh", (u, n)), self.buffer("tmp", (u, n))
-        if self.spec.return_sequences:
-            dh_out = np.ascontiguousarray(dy.transpose(1, 2, 0))  # (T, H, N)
-            dh[...] = 0.0
-        else:
-            dh_out = None
-            dh[...] = dy.T
+        dh_out = recurrent_output_gradient(dy, dh, self.spec.return_sequences)
         dz = self.buffer("dz", (steps, k * u, n))  # rows n, z, r (the inputs' side), then r * dn [after]
         dz4, local4 = dz.reshape(steps, k, u, n), local.reshape(steps, k, u, n)
         d_rh = self.buffer("d_rh", (u, n))

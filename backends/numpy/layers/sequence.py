@@ -67,6 +67,17 @@ class LayerNorm(NpLayer):
         return self.inv_std * (g - mean_g - self.x_hat * mean_gx)
 
 
+def recurrent_output_gradient(dy: np.ndarray, dh: np.ndarray, return_sequences: bool) -> np.ndarray | None:
+    """Start of a recurrent layer's backward: ``dh`` (H, N) set to the last step's output
+    gradient, or to 0 with every step's gradient returned time-major (T, H, N) when the
+    layer returns sequences (added step by step in the loop)."""
+    if return_sequences:
+        dh[...] = 0.0
+        return np.ascontiguousarray(dy.transpose(1, 2, 0))
+    dh[...] = dy.T
+    return None
+
+
 @register(L.LSTM)
 class LSTM(NpLayer):
     """z = x_t W + h U + b (+ b_r) split into gates i, f, g, o; c = f*c + i*g; h = o*tanh(c); db = db_r = sum(dz).
@@ -164,12 +175,7 @@ class LSTM(NpLayer):
         np.subtract(1, dc_dh, out=dc_dh)
         dc_dh *= o
         dh, dc, tmp = self.buffer("dh", (u, n)), self.buffer("dc", (u, n)), self.buffer("tmp", (u, n))
-        if self.spec.return_sequences:
-            dh_out = np.ascontiguousarray(dy.transpose(1, 2, 0))  # (T, H, N)
-            dh[...] = 0.0
-        else:
-            dh_out = None
-            dh[...] = dy.T
+        dh_out = recurrent_output_gradient(dy, dh, self.spec.return_sequences)
         dc[...] = 0.0
         dz = self.buffer("dz", (steps, 4 * u, n))  # internal order o, i, f, g
         for t in reversed(range(steps)):
